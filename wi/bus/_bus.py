@@ -1,0 +1,284 @@
+"""The JetStream bus: idempotent stream setup, publishing, durable consumption with dead-lettering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from opentelemetry import propagate, trace
+
+from wi.contract import Family, InvalidMessage, Message
+
+from .cloudevents import CloudEvent, decode, encode
+from .subjects import ALL_STREAMS, STREAMS, StreamSpec, deadletter_subject, subject_for
+
+log = logging.getLogger("wi.bus")
+tracer = trace.get_tracer("wi.bus")
+
+DEADLETTER_REASON = "wi-deadletter-reason"
+DEADLETTER_SUBJECT = "wi-deadletter-subject"
+DEADLETTER_STREAM_SEQ = "wi-deadletter-stream-seq"
+DEADLETTER_CONSUMER = "wi-deadletter-consumer"
+
+
+class Rejected(Exception):
+    """A well-formed message that cannot be applied (it contradicts state); it is parked at once."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a publish landed; ``duplicate`` is true when JetStream had stored the same id already."""
+
+    stream: str
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A validated message handed to a consumer's handler, with where it came from."""
+
+    message: Message
+    event: CloudEvent
+    subject: str
+    stream_seq: int
+    stored_at: datetime
+    """When JetStream stored the message: the platform's clock, the same on every redelivery."""
+    attempt: int
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer over one family's stream.
+
+    Processes sharing a durable name share the work (a consumer group). A message whose handler raises
+    is retried with backoff up to ``max_attempts`` deliveries, then parked; an invalid or rejected one is
+    parked at once. Parked messages keep their body and headers, plus the reason, on the dead-letter
+    stream.
+    """
+
+    family: Family
+    durable: str
+    filter_subjects: tuple[str, ...] = ()
+    """Empty for the whole stream."""
+    max_attempts: int = 10
+    ack_wait_s: float = 30.0
+    batch: int = 64
+    poll_s: float = 0.5
+    """How long one fetch waits; also the longest a stop request waits."""
+
+    @property
+    def stream(self) -> StreamSpec:
+        """The stream this consumer reads."""
+        return STREAMS[self.family]
+
+
+def _header_safe(text: str, limit: int = 2000) -> str:
+    return " ".join(text.split())[:limit]
+
+
+class Bus:
+    """A connection to the WI bus on NATS JetStream."""
+
+    def __init__(self, nc: NatsClient, source: str) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.source = source
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        source: str,
+        name: str | None = None,
+        token: str | None = None,
+        connect_timeout_s: float = 5.0,
+    ) -> Bus:
+        """Connects (reconnecting forever after the first success) and returns the bus.
+
+        ``source`` becomes the ``ce-source`` of what this connection publishes.
+        """
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats: %s", exc)
+
+        async def on_disconnect() -> None:
+            if not (nc.is_draining or nc.is_closed):
+                log.warning("nats: disconnected from %s", url)
+
+        async def on_reconnect() -> None:
+            log.info("nats: reconnected to %s", url)
+
+        options: dict[str, Any] = {
+            "servers": [url],
+            "name": name or source,
+            "connect_timeout": connect_timeout_s,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+            "error_cb": on_error,
+            "disconnected_cb": on_disconnect,
+            "reconnected_cb": on_reconnect,
+        }
+        if token:
+            options["token"] = token
+        nc = NatsClient()
+        await nc.connect(**options)
+        return cls(nc, source)
+
+    async def ensure_streams(self, duplicate_window_s: float = 120.0, replicas: int = 1) -> None:
+        """Creates the bus's streams, or updates them to this configuration; safe to call at every start."""
+        for spec in ALL_STREAMS:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=StorageType.FILE,
+                duplicate_window=duplicate_window_s,
+                max_age=spec.max_age_s,
+                num_replicas=replicas,
+            )
+            try:
+                await self.js.stream_info(spec.name)
+            except nats.js.errors.NotFoundError:
+                await self.js.add_stream(config)
+                log.info("created stream %s (%s)", spec.name, ", ".join(spec.subjects))
+            else:
+                await self.js.update_stream(config)
+
+    async def publish(
+        self, message: Message, *, source: str | None = None, timeout_s: float = 5.0
+    ) -> Published:
+        """Publishes a message as a CloudEvent and waits for JetStream to store it."""
+        subject = subject_for(message)
+        with tracer.start_as_current_span(f"publish {message.ce_type}", kind=trace.SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.destination.name", subject)
+            span.set_attribute("messaging.message.id", message.message_id)
+            headers, body = encode(message, source or self.source)
+            return await self.publish_raw(subject, body, headers, timeout_s=timeout_s)
+
+    async def publish_raw(
+        self, subject: str, body: bytes, headers: dict[str, str], *, timeout_s: float = 5.0
+    ) -> Published:
+        """Publishes bytes as they are (for gateways relaying validated input, and for tests)."""
+        ack = await self.js.publish(subject, body, headers=headers, timeout=timeout_s)
+        return Published(ack.stream, ack.seq, bool(ack.duplicate))
+
+    async def consume(self, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event) -> None:
+        """Runs ``handler`` on every message of the consumer until ``stop`` is set.
+
+        A stop lets the batch in hand finish (each message handled and acknowledged) and then returns, so
+        nothing acknowledged is lost and nothing handled is left unacknowledged.
+        """
+        stream = spec.stream.name
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=spec.ack_wait_s,
+            max_ack_pending=max(1000, spec.batch),
+        )
+        if len(spec.filter_subjects) == 1:
+            config.filter_subject = spec.filter_subjects[0]
+        elif spec.filter_subjects:
+            config.filter_subjects = list(spec.filter_subjects)
+        await self.js.add_consumer(stream, config)
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
+        log.info("consuming %s as %s", stream, spec.durable)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(spec.batch, timeout=spec.poll_s)
+                except nats.errors.TimeoutError:
+                    continue
+                except (
+                    nats.errors.ConnectionClosedError,
+                    nats.errors.ConnectionReconnectingError,
+                    nats.errors.NoRespondersError,
+                    nats.js.errors.APIError,
+                ) as exc:
+                    log.warning("%s: fetch failed (%s); retrying", spec.durable, exc)
+                    await asyncio.sleep(spec.poll_s)
+                    continue
+                for msg in msgs:
+                    await self._deliver(spec, msg, handler)
+        finally:
+            if not self.nc.is_closed:
+                await sub.unsubscribe()
+
+    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: Handler) -> None:
+        meta = msg.metadata
+        attempt = meta.num_delivered or 1
+        try:
+            message, event = decode(spec.family, msg.subject, msg.headers, msg.data)
+        except InvalidMessage as exc:
+            await self._park(spec, msg, f"invalid: {exc}")
+            return
+        delivery = Delivery(message, event, msg.subject, meta.sequence.stream, meta.timestamp, attempt)
+        context = propagate.extract(msg.headers or {})
+        try:
+            with tracer.start_as_current_span(
+                f"consume {message.ce_type}", context=context, kind=trace.SpanKind.CONSUMER
+            ) as span:
+                span.set_attribute("messaging.consumer.group.name", spec.durable)
+                span.set_attribute("messaging.message.id", message.message_id)
+                await handler(delivery)
+        except (Rejected, InvalidMessage) as exc:
+            await self._park(spec, msg, f"rejected: {exc}")
+        except Exception as exc:
+            if attempt >= spec.max_attempts:
+                log.exception("%s: giving up on %s after %d attempts", spec.durable, msg.subject, attempt)
+                await self._park(spec, msg, f"failed {attempt} times, last: {exc!r}")
+            else:
+                delay = min(0.1 * 2**attempt, 30.0)
+                log.warning(
+                    "%s: %s failed (attempt %d, retry in %.1fs): %r",
+                    spec.durable,
+                    msg.subject,
+                    attempt,
+                    delay,
+                    exc,
+                )
+                await msg.nak(delay=delay)
+        else:
+            await msg.ack()
+
+    async def _park(self, spec: ConsumerSpec, msg: Msg, reason: str) -> None:
+        """Moves a message to the dead-letter stream with its reason; acks it only once it is parked."""
+        seq = msg.metadata.sequence.stream
+        stream = spec.stream.name
+        headers = dict(msg.headers or {})
+        headers.update(
+            {
+                "Nats-Msg-Id": f"{spec.durable}:{stream}:{seq}",
+                DEADLETTER_REASON: _header_safe(reason),
+                DEADLETTER_SUBJECT: msg.subject,
+                DEADLETTER_STREAM_SEQ: str(seq),
+                DEADLETTER_CONSUMER: spec.durable,
+            }
+        )
+        try:
+            await self.js.publish(deadletter_subject(stream), msg.data, headers=headers)
+        except Exception:
+            log.exception("%s: could not park %s #%d; it will be redelivered", spec.durable, stream, seq)
+            await msg.nak(delay=5.0)
+            return
+        log.warning("%s: parked %s #%d (%s): %s", spec.durable, stream, seq, msg.subject, reason)
+        await msg.ack()
+
+    async def close(self) -> None:
+        """Drains the connection: pending publishes and acks are flushed before it closes."""
+        if not self.nc.is_closed:
+            await self.nc.drain()
