@@ -1,0 +1,159 @@
+"""``wi demo``: the platform on embedded defaults, and a scripted tenant that sends hints over the bus.
+
+It shows the registry's semantics end to end: latest wins, instance scope over workload scope, clear,
+a repeated publish stored once, an invalid message parked with its reason, and the effective hints read
+back over the bus.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from wi.bus import DEADLETTER_REASON, Bus, deadletter_subject, encode, hints_query_subject, subject_for
+from wi.contract import (
+    Availability,
+    ClearHint,
+    DelayTolerance,
+    Evictability,
+    HintBase,
+    HintsQuery,
+    HintsView,
+    LatencyTolerance,
+    Migration,
+    Priority,
+    Scaling,
+)
+from wi.server import Platform, Settings
+
+TENANT = "acme"
+ENVELOPE_FIELDS = {"kind", "tenant", "workload", "hint_id", "instance", "issued_at"}
+
+
+def _script() -> list[tuple[str, HintBase]]:
+    """What the tenant's three workloads say, in order, with a caption for each step."""
+    etl, shop, llm = "nightly-etl", "storefront", "chat-llm"
+    hint = {"tenant": TENANT}
+    return [
+        ("batch job: low priority", Priority(**hint, workload=etl, level="low")),
+        (
+            "batch job: evictable with 2 min notice",
+            Evictability(**hint, workload=etl, evictable=True, min_notice_s=120, checkpoint_s=45),
+        ),
+        ("batch job: latency tolerant", LatencyTolerance(**hint, workload=etl, latency_class="tolerant")),
+        ("batch job: may start within an hour", DelayTolerance(**hint, workload=etl, start_within_s=3600)),
+        (
+            "batch job: restartable elsewhere",
+            Migration(**hint, workload=etl, live_migratable=False, restartable=True),
+        ),
+        ("batch job: raises its priority (latest wins)", Priority(**hint, workload=etl, level="normal")),
+        (
+            "batch job: must start now after all (clear)",
+            ClearHint(**hint, workload=etl, hint_kind="delay_tolerance"),
+        ),
+        ("web service: critical", Priority(**hint, workload=shop, level="critical")),
+        ("web service: not evictable", Evictability(**hint, workload=shop, evictable=False)),
+        (
+            "web service: strict, p99 200 ms",
+            LatencyTolerance(**hint, workload=shop, latency_class="strict", p99_ms=200),
+        ),
+        ("web service: four nines", Availability(**hint, workload=shop, target=0.9999)),
+        (
+            "web service: stateless, 3 to 12 instances",
+            Scaling(**hint, workload=shop, stateless=True, min_instances=3, max_instances=12),
+        ),
+        (
+            "LLM endpoint: TTFT 400 ms / TBT 60 ms",
+            LatencyTolerance(
+                **hint, workload=llm, latency_class="strict", ttft_ms=400, tbt_ms=60, max_slowdown_pct=5
+            ),
+        ),
+        ("LLM endpoint: high priority", Priority(**hint, workload=llm, level="high")),
+        (
+            "LLM endpoint: its canary is best effort (instance scope)",
+            Priority(**hint, workload=llm, instance="canary-0", level="best_effort", ttl_s=3600),
+        ),
+    ]
+
+
+def _describe(hint: HintBase) -> str:
+    fields = hint.model_dump(mode="json", exclude=ENVELOPE_FIELDS, exclude_none=True)
+    return " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+def _print_view(view: HintsView) -> None:
+    print(f"\n  {view.tenant}/{view.workload}")
+    for hint in view.workload_hints:
+        print(f"    {hint.kind:<18} {_describe(hint)}")
+    for instance, hints in view.instance_hints.items():
+        for hint in hints:
+            print(f"    {hint.kind:<18} {_describe(hint)}   (instance {instance} only)")
+
+
+async def _send_script(bus: Bus) -> int:
+    last_seq = 0
+    script = _script()
+    for caption, hint in script:
+        published = await bus.publish(hint)
+        last_seq = published.seq
+        print(f"  → {hint.workload:<12} {caption:<58} seq {published.seq}")
+    repeat = script[0][1]
+    again = await bus.publish(repeat)
+    print(
+        f"  → {repeat.workload:<12} {'the first hint again, same hint_id':<58} "
+        f"{'stored once (duplicate)' if again.duplicate else 'STORED TWICE'}"
+    )
+    return last_seq
+
+
+async def _send_invalid(bus: Bus) -> str:
+    """Publishes a hint with a negative notice, as a careless client might, and returns why it was parked."""
+    parked = await bus.nc.subscribe(deadletter_subject("WI_HINTS"))
+    bad = Evictability(tenant=TENANT, workload="nightly-etl", evictable=True)
+    headers, body = encode(bad, "/demo")
+    data = json.loads(body)
+    data["min_notice_s"] = -5
+    await bus.publish_raw(subject_for(bad), json.dumps(data).encode(), headers)
+    print(f"  → {'nightly-etl':<12} {'an invalid hint: min_notice_s = -5':<58}", end=" ")
+    message = await parked.next_msg(timeout=10)
+    await parked.unsubscribe()
+    return (message.headers or {}).get(DEADLETTER_REASON, "?")
+
+
+async def run_demo(data_dir: Path | None = None) -> int:
+    """Runs the demo; returns the exit code."""
+    with tempfile.TemporaryDirectory(prefix="wi-demo-") as scratch:
+        settings = Settings(data_dir=data_dir or Path(scratch), nats_port=0, http_port=0, database_url=None)
+        async with Platform(settings) as platform:
+            assert platform.bus is not None and platform.http is not None
+            print("Workload Intelligence demo: the platform runs on embedded defaults")
+            print(
+                f"  NATS {platform.bus.nc.connected_url.netloc if platform.bus.nc.connected_url else '?'}"
+                f" (embedded nats-server), HTTP {platform.http.url}, SQLite in {settings.data_dir}\n"
+            )
+            tenant = await Bus.connect(
+                platform.bus.nc.connected_url.geturl(),  # type: ignore[union-attr]
+                source=f"/tenants/{TENANT}",
+                name="wi-demo-tenant",
+            )
+            try:
+                print(f"Tenant {TENANT!r} sends hints over the bus:")
+                last_seq = await _send_script(tenant)
+                reason = await _send_invalid(tenant)
+                print(f"parked: {reason}")
+                print("\nEffective hints, read back from the registry over the bus:")
+                for workload in ("nightly-etl", "storefront", "chat-llm"):
+                    reply = await tenant.nc.request(
+                        hints_query_subject(TENANT, workload),
+                        HintsQuery(after_seq=last_seq).model_dump_json().encode(),
+                        timeout=10,
+                    )
+                    view = HintsView.model_validate_json(reply.data)
+                    if not view.complete:
+                        print("  (the registry had not caught up; the answer may be stale)")
+                    _print_view(view)
+            finally:
+                await tenant.close()
+        print("\nThe platform drained and stopped.")
+    return 0
