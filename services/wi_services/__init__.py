@@ -1,0 +1,1 @@
+"""Platform services that act on hints and platform events (allocator, Spot/Harvest, LLM)."""

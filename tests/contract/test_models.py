@@ -71,20 +71,82 @@ def test_every_broken_rule_is_reported_at_once() -> None:
 @pytest.mark.parametrize(
     ("family", "data", "field"),
     [
-        (Family.HINT, {"kind": "scaling", "tenant": "a", "workload": "w", "stateless": True,
-                       "min_instances": 5, "max_instances": 2}, "min_instances"),
+        (
+            Family.HINT,
+            {
+                "kind": "scaling",
+                "tenant": "a",
+                "workload": "w",
+                "stateless": True,
+                "min_instances": 5,
+                "max_instances": 2,
+            },
+            "min_instances",
+        ),
         (Family.HINT, {"kind": "region", "tenant": "a", "workload": "w", "allowed": []}, "allowed"),
-        (Family.HINT, {"kind": "delay_tolerance", "tenant": "a", "workload": "w", "start_within_s": 1,
-                       "issued_at": NOW.isoformat(), "complete_by": "2020-01-01T00:00:00Z"}, "complete_by"),
-        (Family.NOTICE, {"kind": "eviction", "tenant": "a", "workload": "w", "instance": "i",
-                         "not_before": NOW.isoformat(), "reason": "r", "responses": ["accept"]}, "responses"),
-        (Family.NOTICE, {"kind": "maintenance", "tenant": "a", "workload": "w", "instance": "i", "type": "reboot",
-                         "not_before": NOW.isoformat(), "expected_duration_s": 1, "responses": ["defer"]},
-         "responses"),
-        (Family.NOTICE, {"kind": "power_event", "tenant": "a", "workload": "w", "power_domain": "p",
-                         "type": "thermal", "starts_at": NOW.isoformat()}, "cap_watts"),
-        (Family.NOTICE, {"kind": "placement", "tenant": "a", "workload": "w", "deployment": "d",
-                         "outcome": "deferred", "reason": "busy"}, "start_at"),
+        (
+            Family.HINT,
+            {
+                "kind": "delay_tolerance",
+                "tenant": "a",
+                "workload": "w",
+                "start_within_s": 1,
+                "issued_at": NOW.isoformat(),
+                "complete_by": "2020-01-01T00:00:00Z",
+            },
+            "complete_by",
+        ),
+        (
+            Family.NOTICE,
+            {
+                "kind": "eviction",
+                "tenant": "a",
+                "workload": "w",
+                "instance": "i",
+                "not_before": NOW.isoformat(),
+                "reason": "r",
+                "responses": ["accept"],
+            },
+            "responses",
+        ),
+        (
+            Family.NOTICE,
+            {
+                "kind": "maintenance",
+                "tenant": "a",
+                "workload": "w",
+                "instance": "i",
+                "type": "reboot",
+                "not_before": NOW.isoformat(),
+                "expected_duration_s": 1,
+                "responses": ["defer"],
+            },
+            "responses",
+        ),
+        (
+            Family.NOTICE,
+            {
+                "kind": "power_event",
+                "tenant": "a",
+                "workload": "w",
+                "power_domain": "p",
+                "type": "thermal",
+                "starts_at": NOW.isoformat(),
+            },
+            "cap_watts",
+        ),
+        (
+            Family.NOTICE,
+            {
+                "kind": "placement",
+                "tenant": "a",
+                "workload": "w",
+                "deployment": "d",
+                "outcome": "deferred",
+                "reason": "busy",
+            },
+            "start_at",
+        ),
     ],
 )
 def test_cross_field_rules_name_their_field(family: Family, data: dict[str, Any], field: str) -> None:
@@ -101,13 +163,21 @@ def test_not_json_and_not_an_object_are_named() -> None:
 def test_nan_and_infinity_are_out_of_bounds() -> None:
     for bad in ("NaN", "Infinity"):
         with pytest.raises(InvalidMessage, match="target"):
-            parse_message(Family.HINT, f'{{"kind":"availability","tenant":"a","workload":"w","target":{bad}}}')
+            parse_message(
+                Family.HINT, f'{{"kind":"availability","tenant":"a","workload":"w","target":{bad}}}'
+            )
 
 
 def test_a_cost_offer_commits_only_its_own_workload() -> None:
     with pytest.raises(ValueError, match="commit: every hint must belong"):
-        CostOffer(tenant="a", workload="w", offer_id="o", discount_pct=10, expires_at=NOW,
-                  commit=[Priority(tenant="a", workload="other", level="low")])
+        CostOffer(
+            tenant="a",
+            workload="w",
+            offer_id="o",
+            discount_pct=10,
+            expires_at=NOW,
+            commit=[Priority(tenant="a", workload="other", level="low")],
+        )
 
 
 def test_messages_are_immutable() -> None:
@@ -135,11 +205,19 @@ def _unbounded(name: str, schema: dict[str, Any], defs: dict[str, Any]) -> list[
         return [] if low and high else [name]
     if kind == "array":
         return ([] if "maxItems" in schema else [name]) + _unbounded(f"{name}[]", schema["items"], defs)
-    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+    if (
+        kind == "object"
+        and "additionalProperties" in schema
+        and isinstance(schema["additionalProperties"], dict)
+    ):
         limit = [] if "maxProperties" in schema else [name]
         return limit + _unbounded(f"{name}{{}}", schema["additionalProperties"], defs)
     if kind == "object" or "properties" in schema:
-        return [p for key, sub in schema.get("properties", {}).items() for p in _unbounded(f"{name}.{key}", sub, defs)]
+        return [
+            p
+            for key, sub in schema.get("properties", {}).items()
+            for p in _unbounded(f"{name}.{key}", sub, defs)
+        ]
     return []
 
 
@@ -151,4 +229,6 @@ def test_every_field_is_bounded_and_documented(path: str) -> None:
     for model in [schema, *defs.values()]:
         undocumented = [key for key, sub in model.get("properties", {}).items() if not sub.get("description")]
         assert undocumented == [], f"{path}: {model.get('title')} lacks descriptions for {undocumented}"
-        assert model.get("additionalProperties") is False or "enum" in model, f"{path}: unknown fields allowed"
+        assert model.get("additionalProperties") is False or "enum" in model, (
+            f"{path}: unknown fields allowed"
+        )

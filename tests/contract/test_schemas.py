@@ -35,15 +35,22 @@ def test_asyncapi_names_every_message_and_its_headers() -> None:
     document = asyncapi()
     assert document["asyncapi"] == "3.0.0"
     messages = document["components"]["messages"]
+    files = generated_files()
     for family, kinds in MESSAGE_TYPES.items():
         for kind in kinds:
             message = messages[f"{family}.{kind}"]
             assert message["headers"] == {"$ref": "#/components/schemas/CloudEventHeaders"}
-            assert f"v1/{message['payload']['$ref']}" in generated_files()
+            assert f"v1/{message['payload']['$ref']}" in files
     headers = document["components"]["schemas"]["CloudEventHeaders"]
-    assert {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time", "Nats-Msg-Id", "traceparent"} <= set(
-        headers["required"]
-    )
+    assert {
+        "ce-specversion",
+        "ce-id",
+        "ce-source",
+        "ce-type",
+        "ce-time",
+        "Nats-Msg-Id",
+        "traceparent",
+    } <= set(headers["required"])
     addresses = {name: channel["address"] for name, channel in document["channels"].items()}
     assert addresses["hints"] == "wi.v1.hints.{tenant}.{workload}.{kind}"
     assert addresses["events"] == "wi.v1.events.{kind}"

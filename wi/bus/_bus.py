@@ -29,6 +29,8 @@ DEADLETTER_REASON = "wi-deadletter-reason"
 DEADLETTER_SUBJECT = "wi-deadletter-subject"
 DEADLETTER_STREAM_SEQ = "wi-deadletter-stream-seq"
 DEADLETTER_CONSUMER = "wi-deadletter-consumer"
+PUBLISH_ATTEMPT_S = 2.0
+"""How long one publish attempt waits for JetStream's answer before it is sent again."""
 
 
 class Rejected(Exception):
@@ -110,7 +112,8 @@ class Bus:
     ) -> Bus:
         """Connects (reconnecting forever after the first success) and returns the bus.
 
-        ``source`` becomes the ``ce-source`` of what this connection publishes.
+        ``url`` may list several servers of a cluster, comma-separated. ``source`` becomes the
+        ``ce-source`` of what this connection publishes.
         """
 
         async def on_error(exc: Exception) -> None:
@@ -124,7 +127,7 @@ class Bus:
             log.info("nats: reconnected to %s", url)
 
         options: dict[str, Any] = {
-            "servers": [url],
+            "servers": [server.strip() for server in url.split(",") if server.strip()],
             "name": name or source,
             "connect_timeout": connect_timeout_s,
             "max_reconnect_attempts": -1,
@@ -159,9 +162,13 @@ class Bus:
                 await self.js.update_stream(config)
 
     async def publish(
-        self, message: Message, *, source: str | None = None, timeout_s: float = 5.0
+        self, message: Message, *, source: str | None = None, timeout_s: float = 10.0
     ) -> Published:
-        """Publishes a message as a CloudEvent and waits for JetStream to store it."""
+        """Publishes a message as a CloudEvent and waits until JetStream has stored it.
+
+        Retries within ``timeout_s`` when a reconnect or a recovering server swallows the request: the
+        message id makes a retry safe, as JetStream stores a repeated id once.
+        """
         subject = subject_for(message)
         with tracer.start_as_current_span(f"publish {message.ce_type}", kind=trace.SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.destination.name", subject)
@@ -170,19 +177,24 @@ class Bus:
             return await self.publish_raw(subject, body, headers, timeout_s=timeout_s)
 
     async def publish_raw(
-        self, subject: str, body: bytes, headers: dict[str, str], *, timeout_s: float = 5.0
+        self, subject: str, body: bytes, headers: dict[str, str], *, timeout_s: float = 10.0
     ) -> Published:
-        """Publishes bytes as they are (for gateways relaying validated input, and for tests)."""
-        ack = await self.js.publish(subject, body, headers=headers, timeout=timeout_s)
-        return Published(ack.stream, ack.seq, bool(ack.duplicate))
+        """Publishes bytes as they are (to relay validated input, or in tests), retrying like ``publish``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            attempt_s = min(PUBLISH_ATTEMPT_S, max(deadline - loop.time(), 0.05))
+            try:
+                ack = await self.js.publish(subject, body, headers=headers, timeout=attempt_s)
+                return Published(ack.stream, ack.seq, bool(ack.duplicate))
+            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+                if loop.time() >= deadline:
+                    raise TimeoutError(f"JetStream did not store {subject} within {timeout_s:.1f}s") from exc
+                log.info("publish to %s unanswered (%s); retrying", subject, type(exc).__name__)
+                await asyncio.sleep(0.1)
 
-    async def consume(self, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event) -> None:
-        """Runs ``handler`` on every message of the consumer until ``stop`` is set.
-
-        A stop lets the batch in hand finish (each message handled and acknowledged) and then returns, so
-        nothing acknowledged is lost and nothing handled is left unacknowledged.
-        """
-        stream = spec.stream.name
+    async def consumer(self, spec: ConsumerSpec) -> Consumer:
+        """Creates (or updates) the durable consumer and binds to it; ``run`` it to handle messages."""
         config = ConsumerConfig(
             durable_name=spec.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -194,14 +206,53 @@ class Bus:
             config.filter_subject = spec.filter_subjects[0]
         elif spec.filter_subjects:
             config.filter_subjects = list(spec.filter_subjects)
-        await self.js.add_consumer(stream, config)
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
-        log.info("consuming %s as %s", stream, spec.durable)
+        await self.js.add_consumer(spec.stream.name, config)
+        subscription = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream.name)
+        return Consumer(self, spec, subscription)
+
+    async def consume(self, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event) -> None:
+        """Sets up the consumer and runs ``handler`` on its messages until ``stop`` is set."""
+        await (await self.consumer(spec)).run(handler, stop)
+
+    async def close(self) -> None:
+        """Drains the connection: pending publishes and acks are flushed before it closes.
+
+        If the server is already gone there is nothing to flush to, and the connection is just closed.
+        """
+        if self.nc.is_closed:
+            return
+        try:
+            await self.nc.drain()
+        except (
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.ConnectionClosedError,
+            TimeoutError,
+        ) as exc:
+            log.warning("nats: could not drain (%s); closing", type(exc).__name__)
+            await self.nc.close()
+
+
+class Consumer:
+    """A bound durable consumer; ``run`` handles its messages."""
+
+    def __init__(self, bus: Bus, spec: ConsumerSpec, subscription: JetStreamContext.PullSubscription) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.subscription = subscription
+
+    async def run(self, handler: Handler, stop: asyncio.Event) -> None:
+        """Runs ``handler`` on every message until ``stop`` is set.
+
+        A stop lets the batch in hand finish (each message handled and acknowledged) and then returns, so
+        nothing acknowledged is lost and nothing handled is left unacknowledged.
+        """
+        spec = self.spec
+        log.info("consuming %s as %s", spec.stream.name, spec.durable)
         try:
             while not stop.is_set():
                 try:
-                    msgs = await sub.fetch(spec.batch, timeout=spec.poll_s)
-                except nats.errors.TimeoutError:
+                    msgs = await self.subscription.fetch(spec.batch, timeout=spec.poll_s)
+                except TimeoutError:  # nothing to fetch (nats-py raises either its own or asyncio's)
                     continue
                 except (
                     nats.errors.ConnectionClosedError,
@@ -213,18 +264,19 @@ class Bus:
                     await asyncio.sleep(spec.poll_s)
                     continue
                 for msg in msgs:
-                    await self._deliver(spec, msg, handler)
+                    await self._deliver(msg, handler)
         finally:
-            if not self.nc.is_closed:
-                await sub.unsubscribe()
+            if not self.bus.nc.is_closed:
+                await self.subscription.unsubscribe()
 
-    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: Handler) -> None:
+    async def _deliver(self, msg: Msg, handler: Handler) -> None:
+        spec = self.spec
         meta = msg.metadata
         attempt = meta.num_delivered or 1
         try:
             message, event = decode(spec.family, msg.subject, msg.headers, msg.data)
         except InvalidMessage as exc:
-            await self._park(spec, msg, f"invalid: {exc}")
+            await self._park(msg, f"invalid: {exc}")
             return
         delivery = Delivery(message, event, msg.subject, meta.sequence.stream, meta.timestamp, attempt)
         context = propagate.extract(msg.headers or {})
@@ -236,11 +288,11 @@ class Bus:
                 span.set_attribute("messaging.message.id", message.message_id)
                 await handler(delivery)
         except (Rejected, InvalidMessage) as exc:
-            await self._park(spec, msg, f"rejected: {exc}")
+            await self._park(msg, f"rejected: {exc}")
         except Exception as exc:
             if attempt >= spec.max_attempts:
                 log.exception("%s: giving up on %s after %d attempts", spec.durable, msg.subject, attempt)
-                await self._park(spec, msg, f"failed {attempt} times, last: {exc!r}")
+                await self._park(msg, f"failed {attempt} times, last: {exc!r}")
             else:
                 delay = min(0.1 * 2**attempt, 30.0)
                 log.warning(
@@ -255,8 +307,9 @@ class Bus:
         else:
             await msg.ack()
 
-    async def _park(self, spec: ConsumerSpec, msg: Msg, reason: str) -> None:
+    async def _park(self, msg: Msg, reason: str) -> None:
         """Moves a message to the dead-letter stream with its reason; acks it only once it is parked."""
+        spec = self.spec
         seq = msg.metadata.sequence.stream
         stream = spec.stream.name
         headers = dict(msg.headers or {})
@@ -270,15 +323,10 @@ class Bus:
             }
         )
         try:
-            await self.js.publish(deadletter_subject(stream), msg.data, headers=headers)
+            await self.bus.js.publish(deadletter_subject(stream), msg.data, headers=headers)
         except Exception:
             log.exception("%s: could not park %s #%d; it will be redelivered", spec.durable, stream, seq)
             await msg.nak(delay=5.0)
             return
         log.warning("%s: parked %s #%d (%s): %s", spec.durable, stream, seq, msg.subject, reason)
         await msg.ack()
-
-    async def close(self) -> None:
-        """Drains the connection: pending publishes and acks are flushed before it closes."""
-        if not self.nc.is_closed:
-            await self.nc.drain()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 import nats.js.errors
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
-from wi.bus import Bus, ConsumerSpec, Delivery, Rejected
+from wi.bus import Bus, Consumer, ConsumerSpec, Delivery, Handler, Rejected
 from wi.bus.subjects import QUERY_ROOT
 from wi.contract import (
     Family,
@@ -27,7 +29,7 @@ from wi.contract import (
 )
 
 from .semantics import EffectiveHints, ResponseRefused
-from .store import RegistryStore
+from .store import RegistryStore, UnknownNotice
 
 log = logging.getLogger("wi.registry")
 
@@ -36,6 +38,7 @@ NOTICES_CONSUMER = ConsumerSpec(Family.NOTICE, "wi-registry-notices")
 RESPONSES_CONSUMER = ConsumerSpec(Family.RESPONSE, "wi-registry-responses")
 QUERY_QUEUE = "wi-registry"
 READ_YOUR_WRITES_WAIT_S = 3.0
+NOTICE_CATCH_UP_WAIT_S = 10.0
 
 
 def hints_view(effective: EffectiveHints, complete: bool = True) -> HintsView:
@@ -59,21 +62,30 @@ class Registry:
         self.bus = bus
         self.store = store
         self.clock = clock
+        self._consumers: list[tuple[Consumer, Handler]] = []
+        self._query: Subscription | None = None
+
+    async def start(self) -> None:
+        """Sets up the durable consumers and starts answering queries; ``run`` then consumes."""
+        self._query = await self.bus.nc.subscribe(
+            f"{QUERY_ROOT}.hints.*.*", queue=QUERY_QUEUE, cb=self._answer_query
+        )
+        self._consumers = [
+            (await self.bus.consumer(HINTS_CONSUMER), self._apply_hint),
+            (await self.bus.consumer(NOTICES_CONSUMER), self._apply_notice),
+            (await self.bus.consumer(RESPONSES_CONSUMER), self._apply_response),
+        ]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until ``stop`` is set, then finishes the messages in hand and returns."""
-        query = await self.bus.nc.subscribe(
-            f"{QUERY_ROOT}.hints.*.*", queue=QUERY_QUEUE, cb=self._answer_query
-        )
+        if self._query is None:
+            await self.start()
         try:
-            await asyncio.gather(
-                self.bus.consume(HINTS_CONSUMER, self._apply_hint, stop),
-                self.bus.consume(NOTICES_CONSUMER, self._apply_notice, stop),
-                self.bus.consume(RESPONSES_CONSUMER, self._apply_response, stop),
-            )
+            await asyncio.gather(*(consumer.run(handler, stop) for consumer, handler in self._consumers))
         finally:
-            if not self.bus.nc.is_closed:
-                await query.unsubscribe()
+            if self._query is not None and not self.bus.nc.is_closed:
+                await self._query.unsubscribe()
+            self._query = None
 
     async def _apply_hint(self, delivery: Delivery) -> None:
         hint = delivery.message
@@ -106,11 +118,21 @@ class Registry:
     async def _apply_response(self, delivery: Delivery) -> None:
         response = delivery.message
         assert isinstance(response, ResponseBase)
+        apply = functools.partial(
+            self.store.apply_response, response, delivery.stream_seq, delivery.stored_at
+        )
         try:
-            status = await asyncio.to_thread(
-                self.store.apply_response, response, delivery.stream_seq, delivery.stored_at
-            )
-        except ResponseRefused as exc:
+            try:
+                status = await asyncio.to_thread(apply)
+            except UnknownNotice:
+                # A workload answers only notices it has received, so its notice is in the notices stream
+                # already: wait here (keeping responses in order) until the registry has applied that stream
+                # to its current end, then look again. Still unknown means there is no such notice.
+                last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
+                if not await self._caught_up(NOTICES_CONSUMER, last, NOTICE_CATCH_UP_WAIT_S):
+                    raise
+                status = await asyncio.to_thread(apply)
+        except (ResponseRefused, UnknownNotice) as exc:
             raise Rejected(f"{response.kind} to notice {response.notice_id}: {exc}") from exc
         log.info(
             "notice %s is %s after %s from %s/%s",
@@ -131,17 +153,18 @@ class Registry:
             ]
             await msg.respond(QueryError(problems=problems).model_dump_json().encode())
             return
-        complete = query.after_seq is None or await self._caught_up(query.after_seq)
+        complete = query.after_seq is None or await self._caught_up(
+            HINTS_CONSUMER, query.after_seq, READ_YOUR_WRITES_WAIT_S
+        )
         effective = await asyncio.to_thread(self.store.effective, tenant, workload, self.clock())
         await msg.respond(hints_view(effective, complete).model_dump_json(exclude_none=True).encode())
 
-    async def _caught_up(self, seq: int) -> bool:
-        """Waits until every hint up to ``seq`` is applied (or parked) by the registry's consumer group."""
-        stream = HINTS_CONSUMER.stream.name
-        deadline = asyncio.get_running_loop().time() + READ_YOUR_WRITES_WAIT_S
+    async def _caught_up(self, spec: ConsumerSpec, seq: int, wait_s: float) -> bool:
+        """Waits up to ``wait_s`` until the consumer group applied (or parked) its stream up to ``seq``."""
+        deadline = asyncio.get_running_loop().time() + wait_s
         while True:
             try:
-                info = await self.bus.js.consumer_info(stream, HINTS_CONSUMER.durable)
+                info = await self.bus.js.consumer_info(spec.stream.name, spec.durable)
             except nats.js.errors.NotFoundError:
                 info = None
             if info is not None and info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= seq:

@@ -95,6 +95,9 @@ class EmbeddedNatsServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C or a group-wide SIGTERM reaches `wi`, which drains its clients
+            # before it stops the server; the parent-death signal still ends it if `wi` dies.
+            start_new_session=True,
             preexec_fn=preexec,
         )
         ports_file = self.data_dir / f"{binary.name}_{self.process.pid}.ports"

@@ -70,6 +70,7 @@ class Platform:
             await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
             self.store = await asyncio.to_thread(RegistryStore.open, settings.effective_database_url)
             registry = Registry(self.bus, self.store)
+            await registry.start()
             self._tasks.append(asyncio.create_task(registry.run(self._stop), name="wi-registry"))
             self.http = HttpServer(create_app(self.bus, self.store), settings.http_host, settings.http_port)
             self.http.start()

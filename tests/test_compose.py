@@ -1,0 +1,73 @@
+"""compose.yaml describes the production topology with commands and variables the project really has.
+
+Docker does not run here, so this parses the file and checks each part against the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wi.cli import _parser
+from wi.server import Settings, nats_server_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def test_the_topology_is_three_nats_nodes_postgres_and_wi() -> None:
+    nats = [name for name, service in SERVICES.items() if service.get("image", "").startswith("nats:")]
+    assert sorted(nats) == ["nats-1", "nats-2", "nats-3"]
+    assert SERVICES["postgres"]["image"].startswith("postgres:")
+    assert set(SERVICES["wi"]["depends_on"]) == {"nats-1", "nats-2", "nats-3", "postgres"}
+
+
+def test_every_nats_node_runs_a_config_the_real_nats_server_accepts() -> None:
+    for name in ("nats-1", "nats-2", "nats-3"):
+        node = SERVICES[name]
+        command = _command(node)
+        assert command[0] == "-c"
+        mounted = {target: source for source, target, *_ in (v.split(":") for v in node["volumes"])}
+        config = ROOT / mounted[command[1]]
+        env = {**os.environ, **node["environment"]}
+        check = subprocess.run(
+            [str(nats_server_binary()), "-c", str(config), "-t"], env=env, capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stderr
+        assert f"nats://{name}:6222" in config.read_text(), f"{name} is not among the cluster routes"
+
+
+def test_wi_runs_a_real_command_with_variables_it_really_reads() -> None:
+    wi = SERVICES["wi"]
+    command = _command(wi)
+    assert command[0] == "wi"
+    args = _parser().parse_args(command[1:])
+    assert args.command == "up"
+    read = {f"WI_{name.upper()}" for name in Settings.model_fields}
+    assert set(wi["environment"]) <= read, f"unknown: {set(wi['environment']) - read}"
+    settings = Settings.model_validate({k[3:].lower(): v for k, v in wi["environment"].items()})
+    assert settings.stream_replicas == 3
+    assert all(f"nats-{i}:4222" in (settings.nats_url or "") for i in (1, 2, 3))
+    postgres = SERVICES["postgres"]["environment"]
+    assert settings.database_url == (
+        f"postgresql+psycopg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/"
+        f"{postgres['POSTGRES_DB']}"
+    )
+
+
+def test_the_image_wi_builds_from_installs_the_platform_and_runs_wi() -> None:
+    assert SERVICES["wi"]["build"] == "."
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "'.[platform]'" in dockerfile
+    assert 'CMD ["wi", "up"]' in dockerfile
