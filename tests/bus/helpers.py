@@ -11,33 +11,6 @@ from nats.js.api import RawStreamMsg
 from wi.bus import DEADLETTER_STREAM, Bus, ConsumerSpec, Delivery
 
 
-async def collect(
-    bus: Bus,
-    spec: ConsumerSpec,
-    count: int,
-    handler: Callable[[Delivery], Awaitable[None]] | None = None,
-    timeout_s: float = 10.0,
-) -> list[Delivery]:
-    """Consumes until ``count`` messages were handled successfully, then stops the consumer."""
-    handled: list[Delivery] = []
-    stop = asyncio.Event()
-
-    async def record(delivery: Delivery) -> None:
-        if handler is not None:
-            await handler(delivery)
-        handled.append(delivery)
-        if len(handled) >= count:
-            stop.set()
-
-    consumer = asyncio.create_task(bus.consume(spec, record, stop))
-    try:
-        await asyncio.wait_for(stop.wait(), timeout_s)
-    finally:
-        stop.set()
-        await consumer
-    return handled
-
-
 @asynccontextmanager
 async def consuming(
     bus: Bus, spec: ConsumerSpec, handler: Callable[[Delivery], Awaitable[None]] | None = None
@@ -69,3 +42,20 @@ async def parked(bus: Bus, count: int, timeout_s: float = 10.0) -> list[RawStrea
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{info.state.messages} parked messages, expected {count}")
         await asyncio.sleep(0.05)
+
+
+async def collect(
+    bus: Bus,
+    spec: ConsumerSpec,
+    count: int,
+    handler: Callable[[Delivery], Awaitable[None]] | None = None,
+    timeout_s: float = 10.0,
+) -> list[Delivery]:
+    """Consumes until ``count`` messages were handled successfully, then stops the consumer."""
+    async with consuming(bus, spec, handler) as handled:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(handled) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"handled {len(handled)} messages, expected {count}")
+            await asyncio.sleep(0.01)
+    return handled

@@ -12,7 +12,17 @@ def _utc_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
     return Column(DateTime(timezone=True), nullable=nullable)
 
 
-class HintRecord(SQLModel, table=True):
+class HintColumns(SQLModel):
+    """What both hint tables keep of a hint or clear (sa_type, not sa_column: each table needs its own)."""
+
+    is_clear: bool
+    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    stream_seq: int = Field(sa_type=BigInteger)
+    body: str = Field(sa_type=Text)
+
+
+class HintRecord(HintColumns, table=True):
     """Every hint and clear ever applied: the history. One row per (tenant, hint_id)."""
 
     __tablename__ = "hint_history"
@@ -23,14 +33,9 @@ class HintRecord(SQLModel, table=True):
     workload: str = Field(max_length=63)
     scope: str = Field(max_length=63, description="'' for the whole workload, else the instance")
     kind: str = Field(max_length=32, description="the hint kind (for a clear, the kind it removes)")
-    is_clear: bool
-    issued_at: datetime = Field(sa_column=_utc_column())
-    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
-    stream_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    body: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class CurrentHint(SQLModel, table=True):
+class CurrentHint(HintColumns, table=True):
     """The latest hint or clear of each kind and scope of a workload (a projection of the history)."""
 
     __tablename__ = "current_hints"
@@ -40,11 +45,6 @@ class CurrentHint(SQLModel, table=True):
     scope: str = Field(primary_key=True, max_length=63)
     kind: str = Field(primary_key=True, max_length=32)
     hint_id: str = Field(max_length=128)
-    is_clear: bool
-    issued_at: datetime = Field(sa_column=_utc_column())
-    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
-    stream_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    body: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class NoticeRecord(SQLModel, table=True):
