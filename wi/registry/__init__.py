@@ -14,7 +14,7 @@ from .semantics import (
     supersedes,
 )
 from .service import Registry, hints_view
-from .store import RegistryStore, UnknownNotice, create_db_engine, migrate
+from .store import RegistryStore, StoredNotice, UnknownNotice
 
 __all__ = [
     "EffectiveHints",
@@ -23,11 +23,10 @@ __all__ = [
     "Registry",
     "RegistryStore",
     "ResponseRefused",
+    "StoredNotice",
     "UnknownNotice",
-    "create_db_engine",
     "effective_hints",
     "hints_view",
-    "migrate",
     "respond",
     "supersedes",
 ]

@@ -5,19 +5,18 @@ Synchronous (SQLAlchemy); the async shell calls it in a worker thread.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, event, text
-from sqlalchemy.engine import make_url
-from sqlmodel import Session, col, create_engine, select
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, col, select
 
 from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, ResponseBase
+from wi.database import create_db_engine, migrate
 
 from .semantics import (
+    OPEN,
     EffectiveHints,
     NoticeState,
     NoticeStatus,
@@ -28,10 +27,17 @@ from .semantics import (
 )
 from .tables import CurrentHint, HintRecord, NoticeRecord, ResponseRecord
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
 _hint_adapter: TypeAdapter[HintBase] = TypeAdapter(Hint)
 _notice_adapter: TypeAdapter[NoticeBase] = TypeAdapter(Notice)
+
+
+@dataclass(frozen=True)
+class StoredNotice:
+    """A notice as stored: the notice, its status and its position in the notices stream (a cursor)."""
+
+    notice: NoticeBase
+    status: NoticeStatus
+    stream_seq: int
 
 
 class UnknownNotice(LookupError):
@@ -41,35 +47,6 @@ class UnknownNotice(LookupError):
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def create_db_engine(url: str) -> Engine:
-    """An engine for a SQLAlchemy URL; SQLite gets WAL, a busy timeout and its parent folder created."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Brings the database schema to ``revision`` with Alembic."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
 
 
 class RegistryStore:
@@ -169,6 +146,17 @@ class RegistryStore:
         """The hints in effect for a workload at ``now``."""
         return effective_hints(tenant, workload, self.current_hints(tenant, workload), now)
 
+    def effective_for_tenant(self, tenant: str, kind: str | None, now: datetime) -> list[EffectiveHints]:
+        """The hints in effect for each of a tenant's workloads (of one kind, if given)."""
+        query = select(CurrentHint.workload, CurrentHint.body).where(CurrentHint.tenant == tenant)
+        if kind is not None:
+            query = query.where(CurrentHint.kind == kind)
+        by_workload: dict[str, list[HintBase]] = {}
+        with Session(self.engine) as session:
+            for workload, body in session.exec(query.order_by(col(CurrentHint.workload))).all():
+                by_workload.setdefault(workload, []).append(_hint_adapter.validate_json(body))
+        return [effective_hints(tenant, workload, hints, now) for workload, hints in by_workload.items()]
+
     def history(
         self, tenant: str, workload: str, kind: str | None = None, limit: int = 100
     ) -> list[HintBase]:
@@ -248,16 +236,36 @@ class RegistryStore:
                 return None
             return _notice_adapter.validate_json(record.body), _status(record)
 
-    def notices(self, tenant: str, workload: str, limit: int = 100) -> list[tuple[NoticeBase, NoticeStatus]]:
-        """A workload's notices, newest first, with their stored status."""
+    def notice_cursor(self, tenant: str, workload: str) -> int:
+        """The stream sequence of the workload's newest notice (0 if none): where to read on from."""
         with Session(self.engine) as session:
-            records = session.exec(
-                select(NoticeRecord)
-                .where(NoticeRecord.tenant == tenant, NoticeRecord.workload == workload)
-                .order_by(col(NoticeRecord.stream_seq).desc())
-                .limit(limit)
-            ).all()
-            return [(_notice_adapter.validate_json(r.body), _status(r)) for r in records]
+            newest = session.exec(
+                select(func.max(NoticeRecord.stream_seq)).where(
+                    NoticeRecord.tenant == tenant, NoticeRecord.workload == workload
+                )
+            ).one()
+        return int(newest or 0)
+
+    def notices(
+        self,
+        tenant: str,
+        workload: str,
+        *,
+        after: int | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+    ) -> list[StoredNotice]:
+        """A workload's notices in stream order: those after a cursor, or (open_only) those still open."""
+        query = select(NoticeRecord).where(NoticeRecord.tenant == tenant, NoticeRecord.workload == workload)
+        if after is not None:
+            query = query.where(NoticeRecord.stream_seq > after)
+        if open_only:
+            query = query.where(col(NoticeRecord.state).in_([s.value for s in OPEN]))
+        with Session(self.engine) as session:
+            records = session.exec(query.order_by(col(NoticeRecord.stream_seq)).limit(limit)).all()
+            return [
+                StoredNotice(_notice_adapter.validate_json(r.body), _status(r), r.stream_seq) for r in records
+            ]
 
 
 def _status(record: NoticeRecord) -> NoticeStatus:

@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import wi.registry.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import wi.auth.tables
+import wi.registry.tables  # noqa: F401
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True)
