@@ -1,4 +1,4 @@
-"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi schemas export``."""
+"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi schemas export``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,27 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--http-port", type=int, help="HTTP port, 0 for any (WI_HTTP_PORT; default 8080)")
     up.add_argument("--database-url", help="SQLAlchemy URL (WI_DATABASE_URL; default SQLite in the data dir)")
     up.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (WI_LOG_LEVEL)")
+    up.add_argument(
+        "--dev", action="store_true", help="create and print a tenant token (tenant dev) and a platform token"
+    )
+
+    tokens = commands.add_parser("tokens", help="create, list and revoke tenant and platform tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="make a token and print it alone on stdout")
+    audience = create.add_mutually_exclusive_group(required=True)
+    audience.add_argument("--tenant", help="a token for this tenant's workloads")
+    audience.add_argument(
+        "--platform", action="store_true", help="a token for platform services and operators"
+    )
+    create.add_argument("--label", help="a note for `wi tokens list`")
+    token_commands.add_parser("list", help="list tokens (never the tokens themselves)")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    for command in token_commands.choices.values():
+        command.add_argument(
+            "--data-dir", type=Path, help="the data dir of `wi up` (WI_DATA_DIR; default .wi)"
+        )
+        command.add_argument("--database-url", help="its database instead (WI_DATABASE_URL)")
 
     demo = commands.add_parser(
         "demo", help="start the platform on embedded defaults and run a scripted workload"
@@ -47,19 +68,43 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Any:
     from wi.server import Settings
 
-    flags = {
-        "data_dir": args.data_dir,
-        "nats_url": args.nats_url,
-        "nats_port": args.nats_port,
-        "http_port": args.http_port,
-        "database_url": args.database_url,
-        "log_level": args.log_level,
-    }
+    names = ("data_dir", "nats_url", "nats_port", "http_port", "database_url", "log_level", "dev")
+    flags = {name: getattr(args, name, None) for name in names}
+    flags["dev"] = flags["dev"] or None
     return Settings(**{key: value for key, value in flags.items() if value is not None})
 
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from wi.auth import TokenKind, TokenStore
+    from wi.database import create_db_engine, migrate
+
+    engine = create_db_engine(_settings(args).effective_database_url)
+    try:
+        migrate(engine)
+        store = TokenStore(engine)
+        if args.tokens_command == "create":
+            kind = TokenKind.PLATFORM if args.platform else TokenKind.TENANT
+            try:
+                print(store.create(kind, args.tenant, args.label))
+            except ValueError as exc:
+                print(f"wi tokens create: {exc}", file=sys.stderr)
+                return 2
+        elif args.tokens_command == "list":
+            print(f"{'TOKEN ID':<14}{'KIND':<10}{'TENANT':<20}{'CREATED':<34}{'STATE':<9}LABEL")
+            for info in store.all_tokens():
+                state = "revoked" if info.revoked else "active"
+                tenant, label = info.tenant or "-", info.label or ""
+                print(f"{info.token_id:<14}{info.kind:<10}{tenant:<20}{info.created_at:<34}{state:<9}{label}")
+        elif not store.revoke(args.token_id):
+            print(f"wi tokens revoke: no active token {args.token_id}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         except (NatsServerError, OSError) as exc:
             print(f"wi up: {exc}", file=sys.stderr)
             return 1
+    if args.command == "tokens":
+        return _tokens(args)
     if args.command == "demo":
         from wi.demo import run_demo
 

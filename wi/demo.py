@@ -11,7 +11,16 @@ import json
 import tempfile
 from pathlib import Path
 
-from wi.bus import DEADLETTER_REASON, Bus, deadletter_subject, encode, hints_query_subject, subject_for
+from wi.auth import TokenKind, token_id_of
+from wi.bus import (
+    DEADLETTER_REASON,
+    Bus,
+    deadletter_subject,
+    encode,
+    hints_query_subject,
+    subject_for,
+    tenant_inbox,
+)
 from wi.contract import (
     Availability,
     ClearHint,
@@ -107,9 +116,9 @@ async def _send_script(bus: Bus) -> int:
     return last_seq
 
 
-async def _send_invalid(bus: Bus) -> str:
+async def _send_invalid(bus: Bus, operator: Bus) -> str:
     """Publishes a hint with a negative notice, as a careless client might, and returns why it was parked."""
-    parked = await bus.nc.subscribe(deadletter_subject("WI_HINTS"))
+    parked = await operator.nc.subscribe(deadletter_subject("WI_HINTS"))
     bad = Evictability(tenant=TENANT, workload="nightly-etl", evictable=True)
     headers, body = encode(bad, "/demo")
     data = json.loads(body)
@@ -125,22 +134,29 @@ async def run_demo(data_dir: Path | None = None) -> int:
     """Runs the demo; returns the exit code."""
     with tempfile.TemporaryDirectory(prefix="wi-demo-") as scratch:
         settings = Settings(data_dir=data_dir or Path(scratch), nats_port=0, http_port=0, database_url=None)
-        async with Platform(settings) as platform:
-            assert platform.bus is not None and platform.http is not None
+        platform = Platform(settings)
+        endpoints = await platform.start()
+        try:
+            assert platform.bus is not None and platform.tokens is not None
             print("Workload Intelligence demo: the platform runs on embedded defaults")
             print(
-                f"  NATS {platform.bus.nc.connected_url.netloc if platform.bus.nc.connected_url else '?'}"
-                f" (embedded nats-server), HTTP {platform.http.url}, SQLite in {settings.data_dir}\n"
+                f"  NATS {endpoints.nats_url} (embedded nats-server), HTTP {endpoints.http_url}, "
+                f"SQLite in {endpoints.data_dir}\n"
             )
+            token = platform.tokens.create(TokenKind.TENANT, TENANT, "wi demo")
+            platform.refresh_nats_users()
             tenant = await Bus.connect(
-                platform.bus.nc.connected_url.geturl(),  # type: ignore[union-attr]
+                endpoints.nats_url,
                 source=f"/tenants/{TENANT}",
                 name="wi-demo-tenant",
+                user=token_id_of(token),
+                password=token,
+                inbox_prefix=tenant_inbox(TENANT),
             )
             try:
-                print(f"Tenant {TENANT!r} sends hints over the bus:")
+                print(f"Tenant {TENANT!r} sends hints over the bus with its own token:")
                 last_seq = await _send_script(tenant)
-                reason = await _send_invalid(tenant)
+                reason = await _send_invalid(tenant, platform.bus)
                 print(f"parked: {reason}")
                 print("\nEffective hints, read back from the registry over the bus:")
                 for workload in ("nightly-etl", "storefront", "chat-llm"):
@@ -155,5 +171,7 @@ async def run_demo(data_dir: Path | None = None) -> int:
                     _print_view(view)
             finally:
                 await tenant.close()
+        finally:
+            await platform.stop()
         print("\nThe platform drained and stopped.")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from wi.auth import token_id_of
 from wi.bus import Bus, hints_query_subject
 from wi.contract import HintsQuery, HintsView, Priority
 
@@ -84,8 +85,19 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "wi-data"
 
 
-async def _send_and_read(nats_url: str, hint: Priority | None) -> HintsView:
-    bus = await Bus.connect(nats_url, source="/tests")
+def _platform_token(data_dir: Path) -> str:
+    """A platform token made as an operator would, with the CLI."""
+    made = subprocess.run(
+        [str(WI), "tokens", "create", "--platform", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip()
+
+
+async def _send_and_read(nats_url: str, token: str, hint: Priority | None) -> HintsView:
+    bus = await Bus.connect(nats_url, source="/tests", user=token_id_of(token), password=token)
     try:
         after = (await bus.publish(hint)).seq if hint else None
         reply = await bus.nc.request(
@@ -99,11 +111,14 @@ async def _send_and_read(nats_url: str, hint: Priority | None) -> HintsView:
 
 
 async def test_wi_up_serves_drains_on_sigterm_and_keeps_state_across_restarts(data_dir: Path) -> None:
+    token = _platform_token(data_dir)
     running = _start(data_dir)
     async with httpx.AsyncClient(base_url=running.http_url) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).json()["checks"] == {"nats": "ok", "database": "ok"}
-    view = await _send_and_read(running.nats_url, Priority(tenant="acme", workload="web", level="critical"))
+    view = await _send_and_read(
+        running.nats_url, token, Priority(tenant="acme", workload="web", level="critical")
+    )
     assert [h.kind for h in view.workload_hints] == ["priority"]
 
     running.process.send_signal(signal.SIGTERM)
@@ -114,7 +129,7 @@ async def test_wi_up_serves_drains_on_sigterm_and_keeps_state_across_restarts(da
 
     again = _start(data_dir)
     try:
-        view = await _send_and_read(again.nats_url, None)
+        view = await _send_and_read(again.nats_url, token, None)
         assert [h.level for h in view.workload_hints] == ["critical"]  # type: ignore[union-attr]
     finally:
         os.killpg(again.process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
@@ -122,6 +137,19 @@ async def test_wi_up_serves_drains_on_sigterm_and_keeps_state_across_restarts(da
     assert again.process.returncode == 0, output
     assert "Traceback" not in output
     assert _gone(again.nats_pid)
+
+
+async def test_nats_refuses_a_client_without_a_valid_token(data_dir: Path) -> None:
+    running = _start(data_dir)
+    try:
+        with pytest.raises(PermissionError, match="refused the credentials"):
+            await Bus.connect(running.nats_url, source="/tests", initial_timeout_s=5)
+        forged = "wi_0123456789ab_" + "x" * 43
+        with pytest.raises(PermissionError):
+            await Bus.connect(running.nats_url, source="/tests", user=token_id_of(forged), password=forged)
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+        _finish(running)
 
 
 def test_a_killed_wi_up_leaves_no_nats_server(data_dir: Path) -> None:

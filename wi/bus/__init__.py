@@ -19,16 +19,20 @@ from ._bus import (
     Rejected,
 )
 from .cloudevents import CloudEvent, decode, encode
+from .delivery import DELIVER_GROUP, NoticeDelivery, ensure_notice_delivery, notice_consumer_name
 from .subjects import (
     ALL_STREAMS,
     DEADLETTER_STREAM,
     STREAMS,
     SUBJECT_ROOTS,
     StreamSpec,
+    attach_subject,
     check_subject,
     deadletter_subject,
+    deliver_subject,
     hints_query_subject,
     subject_for,
+    tenant_inbox,
     workload_subjects,
 )
 
@@ -39,6 +43,7 @@ __all__ = [
     "DEADLETTER_STREAM",
     "DEADLETTER_STREAM_SEQ",
     "DEADLETTER_SUBJECT",
+    "DELIVER_GROUP",
     "STREAMS",
     "SUBJECT_ROOTS",
     "Bus",
@@ -47,14 +52,20 @@ __all__ = [
     "ConsumerSpec",
     "Delivery",
     "Handler",
+    "NoticeDelivery",
     "Published",
     "Rejected",
     "StreamSpec",
+    "attach_subject",
     "check_subject",
     "deadletter_subject",
     "decode",
+    "deliver_subject",
     "encode",
+    "ensure_notice_delivery",
     "hints_query_subject",
+    "notice_consumer_name",
     "subject_for",
+    "tenant_inbox",
     "workload_subjects",
 ]

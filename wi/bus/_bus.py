@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -107,16 +108,28 @@ class Bus:
         *,
         source: str,
         name: str | None = None,
-        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        inbox_prefix: str | None = None,
         connect_timeout_s: float = 5.0,
+        initial_timeout_s: float = 15.0,
     ) -> Bus:
         """Connects (reconnecting forever after the first success) and returns the bus.
 
         ``url`` may list several servers of a cluster, comma-separated. ``source`` becomes the
-        ``ce-source`` of what this connection publishes.
+        ``ce-source`` of what this connection publishes. ``user`` and ``password`` authenticate (a WI
+        token is the password of the user named by its id); ``inbox_prefix`` is where replies come back,
+        which a tenant's permissions pin to its own inbox. Raises PermissionError at once when NATS refuses
+        the credentials and ConnectionError when no server answers within ``initial_timeout_s``.
         """
 
+        refused = asyncio.Event()
+        errors: list[Exception] = []
+
         async def on_error(exc: Exception) -> None:
+            if not nc.is_connected and "authorization violation" in str(exc).lower():
+                refused.set()
+            errors.append(exc)
             log.warning("nats: %s", exc)
 
         async def on_disconnect() -> None:
@@ -136,11 +149,27 @@ class Bus:
             "disconnected_cb": on_disconnect,
             "reconnected_cb": on_reconnect,
         }
-        if token:
-            options["token"] = token
+        if user is not None:
+            options["user"], options["password"] = user, password
+        if inbox_prefix is not None:
+            options["inbox_prefix"] = inbox_prefix.encode()
         nc = NatsClient()
-        await nc.connect(**options)
-        return cls(nc, source)
+        connecting = asyncio.create_task(nc.connect(**options))
+        refusal = asyncio.create_task(refused.wait())
+        await asyncio.wait(
+            {connecting, refusal}, timeout=initial_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        refusal.cancel()
+        if connecting.done():
+            connecting.result()
+            return cls(nc, source)
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
+        if refused.is_set():
+            raise PermissionError(f"NATS at {url} refused the credentials (user {user or 'none'})")
+        last = f": {errors[-1]}" if errors else ""
+        raise ConnectionError(f"no NATS server answered at {url} within {initial_timeout_s:.0f}s{last}")
 
     async def ensure_streams(self, duplicate_window_s: float = 120.0, replicas: int = 1) -> None:
         """Creates the bus's streams, or updates them to this configuration; safe to call at every start."""

@@ -19,6 +19,9 @@ SUBJECT_ROOTS: dict[Family, str] = {
 
 DEADLETTER_ROOT = f"{PREFIX}.deadletter"
 QUERY_ROOT = f"{PREFIX}.query"
+ATTACH_ROOT = f"{PREFIX}.attach"
+DELIVER_ROOT = f"{PREFIX}.deliver"
+INBOX_ROOT = "_INBOX"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,21 @@ def workload_subjects(family: Family, tenant: str, workload: str = "*") -> str:
 def deadletter_subject(stream: str) -> str:
     """Where messages consumed from a stream are parked."""
     return f"{DEADLETTER_ROOT}.{stream.lower()}"
+
+
+def attach_subject(tenant: str, workload: str) -> str:
+    """The request-reply subject on which a workload asks for its notice delivery to be set up."""
+    return f"{ATTACH_ROOT}.{tenant}.{workload}"
+
+
+def deliver_subject(tenant: str, workload: str) -> str:
+    """Where a workload's durable notice consumer pushes its notices."""
+    return f"{DELIVER_ROOT}.{tenant}.{workload}"
+
+
+def tenant_inbox(tenant: str) -> str:
+    """The reply-inbox prefix of a tenant's connections (its NATS permissions allow only this one)."""
+    return f"{INBOX_ROOT}.{tenant}"
 
 
 def hints_query_subject(tenant: str, workload: str) -> str:

@@ -11,7 +11,11 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
+
+from wi.auth.permissions import NatsUser
 
 log = logging.getLogger("wi.server.nats")
 
@@ -49,11 +53,22 @@ class EmbeddedNatsServer:
     when that thread ends.
     """
 
-    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 4222) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4222,
+        users: Sequence[NatsUser] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
+        self.users = list(users) if users is not None else None
+        """None runs without authentication; a list requires every client to be one of these users."""
         self.process: subprocess.Popen[bytes] | None = None
+        self.monitor_url = ""
+        """The server's monitoring endpoint (a free port on the same host), once started."""
 
     @property
     def url(self) -> str:
@@ -75,13 +90,46 @@ class EmbeddedNatsServer:
                     f"host: {json.dumps(self.host)}",
                     f"port: {self.port if self.port else -1}",
                     f"server_name: {json.dumps('wi-embedded')}",
+                    f"http: {json.dumps(self.host + ':-1')}",
                     f"ports_file_dir: {json.dumps(str(self.data_dir.resolve()))}",
                     f"jetstream {{ store_dir: {json.dumps(str(store))} }}",
+                    self._authorization(),
                     "",
                 ]
             )
         )
+        config.chmod(0o600)
         return config
+
+    def _authorization(self) -> str:
+        if self.users is None:
+            return ""
+        users = ",\n    ".join(user.config() for user in self.users)
+        return f"authorization {{\n  users = [\n    {users}\n  ]\n}}"
+
+    def reload(self, users: Sequence[NatsUser], timeout_s: float = 10.0) -> None:
+        """Rewrites the users and has the running server reload them; returns once it has.
+
+        Connections stay up; a revoked user's connections are closed by the server.
+        """
+        self.users = list(users)
+        self._write_config()
+        if self.process is None or self.process.poll() is not None:
+            return
+        loaded = self._config_load_time()
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        while self._config_load_time() == loaded:
+            if time.monotonic() > deadline:
+                raise NatsServerError(
+                    f"nats-server did not reload its users in {timeout_s:.0f}s{self._log_tail()}"
+                )
+            time.sleep(0.02)
+        log.info("nats-server %d reloaded %d users", self.process.pid, len(self.users))
+
+    def _config_load_time(self) -> str:
+        with urllib.request.urlopen(f"{self.monitor_url}/varz", timeout=5) as reply:
+            return str(json.load(reply)["config_load_time"])
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Starts the server and waits until it accepts clients; raises NatsServerError on failure."""
@@ -113,8 +161,9 @@ class EmbeddedNatsServer:
                     ports = json.loads(ports_file.read_text())
                 except ValueError:  # written but not yet complete
                     ports = None
-                if ports and ports.get("nats"):
+                if ports and ports.get("nats") and ports.get("monitoring"):
                     self.port = int(ports["nats"][0].rsplit(":", 1)[1])
+                    self.monitor_url = ports["monitoring"][0]
                     log.info(
                         "nats-server %d listens on %s (store %s)", self.process.pid, self.url, self.data_dir
                     )

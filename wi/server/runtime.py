@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 from types import TracebackType
 
+import bcrypt
 from sqlalchemy.engine import make_url
 
-from wi.bus import Bus
+from wi.auth import TokenKind, TokenStore
+from wi.auth.permissions import NatsUser, nats_users
+from wi.bus import Bus, NoticeDelivery
+from wi.gateway import create_app
 from wi.registry import Registry, RegistryStore
 
-from .http import HttpServer, create_app
+from .http import HttpServer
 from .nats_server import EmbeddedNatsServer
 from .settings import Settings
 
 log = logging.getLogger("wi.server")
+
+PLATFORM_NATS_USER = "wi-platform"
+DEV_TENANT = "dev"
+TOKEN_POLL_S = 1.0
+"""How soon a created or revoked token takes effect on the embedded nats-server."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,7 @@ class Endpoints:
     http_url: str
     database_url: str
     data_dir: str
+    dev_tokens: dict[str, str]
 
     def lines(self) -> list[str]:
         """The endpoints as lines for people."""
@@ -38,6 +50,7 @@ class Endpoints:
             f"HTTP      {self.http_url}  (/healthz, /readyz, /docs)",
             f"database  {self.database_url}",
             f"data dir  {self.data_dir}",
+            *(f"token     {whom}: {token}" for whom, token in self.dev_tokens.items()),
         ]
 
 
@@ -49,7 +62,10 @@ class Platform:
         self.nats: EmbeddedNatsServer | None = None
         self.bus: Bus | None = None
         self.store: RegistryStore | None = None
+        self.tokens: TokenStore | None = None
         self.http: HttpServer | None = None
+        self.delivery: NoticeDelivery | None = None
+        self._platform_bcrypt = ""
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -58,21 +74,23 @@ class Platform:
         settings = self.settings
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            if settings.nats_url:
-                nats_url = settings.nats_url
-            else:
-                self.nats = EmbeddedNatsServer(
-                    settings.data_dir / "nats", host=settings.nats_host, port=settings.nats_port
-                )
-                self.nats.start()
-                nats_url = self.nats.url
-            self.bus = await Bus.connect(nats_url, source="/wi/platform", name="wi-platform")
-            await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
             self.store = await asyncio.to_thread(RegistryStore.open, settings.effective_database_url)
+            self.tokens = TokenStore(self.store.engine)
+            dev_tokens = await asyncio.to_thread(self._dev_tokens) if settings.dev else {}
+            nats_url, user, password = await asyncio.to_thread(self._start_nats)
+            self.bus = await Bus.connect(
+                nats_url, source="/wi/platform", name="wi-platform", user=user, password=password
+            )
+            await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
             registry = Registry(self.bus, self.store)
             await registry.start()
             self._tasks.append(asyncio.create_task(registry.run(self._stop), name="wi-registry"))
-            self.http = HttpServer(create_app(self.bus, self.store), settings.http_host, settings.http_port)
+            self.delivery = NoticeDelivery(self.bus)
+            await self.delivery.start()
+            if self.nats is not None:
+                self._tasks.append(asyncio.create_task(self._follow_tokens(), name="wi-token-watch"))
+            app = create_app(self.bus, self.store, self.tokens, settings.http_max_body_bytes)
+            self.http = HttpServer(app, settings.http_host, settings.http_port)
             self.http.start()
         except BaseException:
             await self.stop()
@@ -83,7 +101,60 @@ class Platform:
             http_url=self.http.url,
             database_url=make_url(settings.effective_database_url).render_as_string(hide_password=True),
             data_dir=str(settings.data_dir.resolve()),
+            dev_tokens=dev_tokens,
         )
+
+    def _start_nats(self) -> tuple[str, str | None, str | None]:
+        """Starts the embedded nats-server, or picks the configured one; returns (url, user, password).
+
+        The embedded server requires authentication: WI itself connects with a credential made for this
+        run only, and every active token is a user with its permissions.
+        """
+        settings = self.settings
+        if settings.nats_url:
+            return settings.nats_url, settings.nats_user, settings.nats_password
+        assert self.tokens is not None
+        password = secrets.token_urlsafe(32)
+        self._platform_bcrypt = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        self.nats = EmbeddedNatsServer(
+            settings.data_dir / "nats",
+            host=settings.nats_host,
+            port=settings.nats_port,
+            users=self._nats_users(),
+        )
+        self.nats.start()
+        return self.nats.url, PLATFORM_NATS_USER, password
+
+    def _nats_users(self) -> list[NatsUser]:
+        assert self.tokens is not None
+        return nats_users(self.tokens.active(), PLATFORM_NATS_USER, self._platform_bcrypt)
+
+    def refresh_nats_users(self) -> None:
+        """Hands the embedded nats-server the current tokens now (the watcher does so within a second)."""
+        if self.nats is not None:
+            self.nats.reload(self._nats_users())
+
+    async def _follow_tokens(self) -> None:
+        """Reloads the embedded nats-server's users whenever a token is created or revoked."""
+        assert self.tokens is not None and self.nats is not None
+        seen = await asyncio.to_thread(self.tokens.version)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), TOKEN_POLL_S)
+            try:
+                version = await asyncio.to_thread(self.tokens.version)
+                if version != seen:
+                    await asyncio.to_thread(self.refresh_nats_users)
+                    seen = version
+            except Exception:
+                log.exception("could not reload NATS users; will try again")
+
+    def _dev_tokens(self) -> dict[str, str]:
+        assert self.tokens is not None
+        return {
+            f"tenant {DEV_TENANT}": self.tokens.create(TokenKind.TENANT, DEV_TENANT, "wi up --dev"),
+            "platform": self.tokens.create(TokenKind.PLATFORM, None, "wi up --dev"),
+        }
 
     async def stop(self) -> None:
         """Drains and stops in reverse order of start: HTTP, consumers, the bus, the database, NATS."""
@@ -91,6 +162,9 @@ class Platform:
         if self.http is not None:
             await self.http.stop()
             self.http = None
+        if self.delivery is not None:
+            await self.delivery.stop()
+            self.delivery = None
         for task in self._tasks:
             try:
                 await task

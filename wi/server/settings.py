@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     """URL of a NATS cluster to use (e.g. nats://nats-1:4222,nats://nats-2:4222); unset starts the
     embedded nats-server."""
+    nats_user: str | None = None
+    """User name on the NATS cluster of WI_NATS_URL, if it requires one."""
+    nats_password: str | None = None
+    """Password on the NATS cluster of WI_NATS_URL."""
     nats_host: str = "127.0.0.1"
     """Address the embedded nats-server listens on."""
     nats_port: Annotated[int, Field(ge=0, le=65535)] = 4222
@@ -30,12 +34,17 @@ class Settings(BaseSettings):
     """Address the HTTP server listens on."""
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     """Port of the HTTP server; 0 picks a free one."""
+    http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    """The largest request body the gateway takes, in bytes; larger ones get 413."""
     log_level: str = "INFO"
     """Python logging level: DEBUG, INFO, WARNING or ERROR."""
     duplicate_window_s: Annotated[float, Field(gt=0, le=86_400)] = 120.0
     """How long JetStream remembers a Nats-Msg-Id to drop a repeated publish."""
     stream_replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Replicas of each JetStream stream (3 on a 3-node cluster)."""
+
+    dev: bool = False
+    """Create and print a tenant token (tenant ``dev``) and a platform token at start, for trying WI out."""
 
     @property
     def effective_database_url(self) -> str:
