@@ -89,7 +89,9 @@ def test_notices_keep_their_state(store: RegistryStore) -> None:
     assert store.apply_response(ack, 1, NOW).state is NoticeState.ACKED
     notice, status = store.notice("n-1")  # type: ignore[misc]
     assert notice == EVICTION and status.state is NoticeState.ACKED
-    assert [n.notice_id for n, _ in store.notices("acme", "web")] == ["n-1"]
+    assert [n.notice.notice_id for n in store.notices("acme", "web")] == ["n-1"]
+    assert store.notices("acme", "web", open_only=True) == []
+    assert store.notices("acme", "web", after=1) == []
 
 
 def test_a_refused_response_leaves_the_notice_as_it_was(store: RegistryStore) -> None:
