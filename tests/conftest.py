@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from tests.platform import Running, start_platform
 from wi.bus import Bus
 from wi.registry import RegistryStore
 from wi.server import EmbeddedNatsServer
@@ -76,3 +77,10 @@ def store(database_url: str) -> Iterator[RegistryStore]:
     opened = RegistryStore.open(database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    """A running platform on embedded defaults, with tokens for tenants acme and globex and the platform."""
+    async for platform in start_platform(tmp_path / "platform"):
+        yield platform

@@ -79,7 +79,8 @@ def _configure_logging(level: str) -> None:
 
 
 def _tokens(args: argparse.Namespace) -> int:
-    from wi.auth import TokenKind, TokenStore
+    from wi.auth import TokenKind
+    from wi.auth.store import TokenStore
     from wi.database import create_db_engine, migrate
 
     engine = create_db_engine(_settings(args).effective_database_url)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from wi.bus.subjects import DELIVER_ROOT, QUERY_ROOT, SUBJECT_ROOTS, attach_subject, tenant_inbox
 from wi.contract import Family
 
+from .identity import TokenKind, nats_user
 from .tables import ApiToken
-from .tokens import TokenKind, nats_user
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,17 @@ class ResponseAction(StrEnum):
     """Asks the platform to wait until a later time."""
 
 
+class NoticeState(StrEnum):
+    """Where a notice stands."""
+
+    PENDING = "pending"
+    ACKED = "acked"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    DEFERRED = "deferred"
+    EXPIRED = "expired"
+
+
 class NoticeBase(TenantMessage):
     """Fields every notice carries: its id and the responses it allows."""
 

@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 
 from wi import __version__
-from wi.auth import TokenStore
+from wi.auth.store import TokenStore
 from wi.bus import ALL_STREAMS, Bus
 from wi.registry import RegistryStore
 

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from wi.auth import Identity, TokenStore
+from wi.auth import Identity
+from wi.auth.store import TokenStore
 from wi.contract import Problem
 
 from .problems import ApiProblem

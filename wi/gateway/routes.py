@@ -25,10 +25,7 @@ from wi.contract import (
     parse_message,
     utc_now,
 )
-from wi.registry import RegistryStore, ResponseRefused, StoredNotice, hints_view, respond
-
-from .auth import PlatformCaller, TenantCaller
-from .models import (
+from wi.contract.http import (
     MAX_HINTS_PER_REQUEST,
     Accepted,
     NoticeDelivery,
@@ -37,6 +34,18 @@ from .models import (
     ResponseRequest,
     TenantHints,
 )
+from wi.registry import (
+    HINTS_CONSUMER,
+    READ_YOUR_WRITES_WAIT_S,
+    RegistryStore,
+    ResponseRefused,
+    StoredNotice,
+    caught_up,
+    hints_view,
+    respond,
+)
+
+from .auth import PlatformCaller, TenantCaller
 from .problems import ApiProblem, error_responses, invalid
 
 Workload = Annotated[
@@ -150,10 +159,20 @@ async def set_hints(workload: Workload, caller: TenantCaller, request: Request) 
     summary="Read effective hints",
     responses=error_responses(401, 403, 422),
 )
-async def get_hints(workload: Workload, caller: TenantCaller, request: Request) -> HintsView:
+async def get_hints(
+    workload: Workload,
+    caller: TenantCaller,
+    request: Request,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Wait until the hint with this `seq` is applied.")
+    ] = None,
+) -> HintsView:
     assert caller.tenant is not None
+    complete = after_seq is None or await caught_up(
+        _bus(request), HINTS_CONSUMER, after_seq, READ_YOUR_WRITES_WAIT_S
+    )
     effective = await asyncio.to_thread(_store(request).effective, caller.tenant, workload, utc_now())
-    return hints_view(effective)
+    return hints_view(effective, complete)
 
 
 @tenant_router.delete(

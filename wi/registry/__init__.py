@@ -4,19 +4,22 @@
 migrated by Alembic), ``service`` is the shell that consumes the bus.
 """
 
+from wi.contract import NoticeState
+
 from .semantics import (
     EffectiveHints,
-    NoticeState,
     NoticeStatus,
     ResponseRefused,
     effective_hints,
     respond,
     supersedes,
 )
-from .service import Registry, hints_view
+from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Registry, caught_up, hints_view
 from .store import RegistryStore, StoredNotice, UnknownNotice
 
 __all__ = [
+    "HINTS_CONSUMER",
+    "READ_YOUR_WRITES_WAIT_S",
     "EffectiveHints",
     "NoticeState",
     "NoticeStatus",
@@ -25,6 +28,7 @@ __all__ = [
     "ResponseRefused",
     "StoredNotice",
     "UnknownNotice",
+    "caught_up",
     "effective_hints",
     "hints_view",
     "respond",

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
-from wi.contract import ClearHint, HintBase, NoticeBase, ResponseAction, ResponseBase
+from wi.contract import ClearHint, HintBase, NoticeBase, NoticeState, ResponseAction, ResponseBase
 from wi.contract.responses import Defer
 
 WORKLOAD_SCOPE = ""
@@ -64,17 +63,6 @@ def effective_hints(tenant: str, workload: str, current: Iterable[HintBase], now
         else:
             result.instance_hints.setdefault(hint.instance, {})[hint.kind] = hint
     return result
-
-
-class NoticeState(StrEnum):
-    """Where a notice stands."""
-
-    PENDING = "pending"
-    ACKED = "acked"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    DEFERRED = "deferred"
-    EXPIRED = "expired"
 
 
 ANSWERED = {

@@ -129,7 +129,7 @@ class Registry:
                 # already: wait here (keeping responses in order) until the registry has applied that stream
                 # to its current end, then look again. Still unknown means there is no such notice.
                 last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
-                if not await self._caught_up(NOTICES_CONSUMER, last, NOTICE_CATCH_UP_WAIT_S):
+                if not await caught_up(self.bus, NOTICES_CONSUMER, last, NOTICE_CATCH_UP_WAIT_S):
                     raise
                 status = await asyncio.to_thread(apply)
         except (ResponseRefused, UnknownNotice) as exc:
@@ -153,22 +153,23 @@ class Registry:
             ]
             await msg.respond(QueryError(problems=problems).model_dump_json().encode())
             return
-        complete = query.after_seq is None or await self._caught_up(
-            HINTS_CONSUMER, query.after_seq, READ_YOUR_WRITES_WAIT_S
+        complete = query.after_seq is None or await caught_up(
+            self.bus, HINTS_CONSUMER, query.after_seq, READ_YOUR_WRITES_WAIT_S
         )
         effective = await asyncio.to_thread(self.store.effective, tenant, workload, self.clock())
         await msg.respond(hints_view(effective, complete).model_dump_json(exclude_none=True).encode())
 
-    async def _caught_up(self, spec: ConsumerSpec, seq: int, wait_s: float) -> bool:
-        """Waits up to ``wait_s`` until the consumer group applied (or parked) its stream up to ``seq``."""
-        deadline = asyncio.get_running_loop().time() + wait_s
-        while True:
-            try:
-                info = await self.bus.js.consumer_info(spec.stream.name, spec.durable)
-            except nats.js.errors.NotFoundError:
-                info = None
-            if info is not None and info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= seq:
-                return True
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
+
+async def caught_up(bus: Bus, spec: ConsumerSpec, seq: int, wait_s: float) -> bool:
+    """Waits up to ``wait_s`` until a consumer group has applied (or parked) its stream up to ``seq``."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            info = await bus.js.consumer_info(spec.stream.name, spec.durable)
+        except nats.js.errors.NotFoundError:
+            info = None
+        if info is not None and info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= seq:
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)

@@ -12,13 +12,12 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
-from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, ResponseBase
+from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
 from wi.database import create_db_engine, migrate
 
 from .semantics import (
     OPEN,
     EffectiveHints,
-    NoticeState,
     NoticeStatus,
     effective_hints,
     respond,

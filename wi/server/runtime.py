@@ -13,8 +13,9 @@ from types import TracebackType
 import bcrypt
 from sqlalchemy.engine import make_url
 
-from wi.auth import TokenKind, TokenStore
+from wi.auth import TokenKind
 from wi.auth.permissions import NatsUser, nats_users
+from wi.auth.store import TokenStore
 from wi.bus import Bus, NoticeDelivery
 from wi.gateway import create_app
 from wi.registry import Registry, RegistryStore

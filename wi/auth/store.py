@@ -1,18 +1,15 @@
-"""Bearer tokens of tenants and of the platform: one secret that works for HTTP and for NATS.
+"""Tokens in the database: made, listed, revoked and checked. Platform side only.
 
-A token reads ``wi_<token_id>_<secret>``. The database keeps only its SHA-256 (checked on HTTP
-requests) and its bcrypt (handed to nats-server, which checks it when the token is used as a NATS
-password with the token id as user name).
+The database keeps only a token's SHA-256 (checked on HTTP requests) and its bcrypt (handed to
+nats-server, which checks it when the token is the NATS password of the user named by its id).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 import bcrypt
 from sqlalchemy import Engine, func
@@ -20,30 +17,8 @@ from sqlmodel import Session, col, select
 
 from wi.contract import utc_now
 
+from .identity import TOKEN_PATTERN, Identity, TokenKind
 from .tables import ApiToken
-
-TOKEN_PATTERN = re.compile(r"^wi_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-
-
-class TokenKind(StrEnum):
-    """Whom a token speaks for."""
-
-    TENANT = "tenant"
-    PLATFORM = "platform"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who presented a token."""
-
-    token_id: str
-    kind: TokenKind
-    tenant: str | None
-
-    @property
-    def is_platform(self) -> bool:
-        """Whether this is the platform (services, operators) rather than a tenant."""
-        return self.kind is TokenKind.PLATFORM
 
 
 @dataclass(frozen=True)
@@ -60,11 +35,6 @@ class TokenInfo:
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def nats_user(token_id: str) -> str:
-    """The NATS user name of a token."""
-    return token_id
 
 
 class TokenStore:
@@ -146,11 +116,3 @@ class TokenStore:
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.sha256, _sha256(token)):
             return None
         return Identity(row.token_id, TokenKind(row.kind), row.tenant)
-
-
-def token_id_of(token: str) -> str:
-    """The id part of a token (its NATS user name); raises ValueError if it is not a WI token."""
-    match = TOKEN_PATTERN.match(token)
-    if match is None:
-        raise ValueError("token: not a WI token (wi_<id>_<secret>)")
-    return match.group(1)

@@ -1,4 +1,4 @@
-"""Bodies of the gateway's requests and replies that are not v1 messages themselves."""
+"""Bodies of the HTTP gateway's requests and replies that are not bus messages themselves."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wi.contract import HintsView, MessageId, Notice, ResponseAction, Slug
-from wi.contract._base import Reason, Timestamp
-from wi.registry import NoticeState
+from ._base import MessageId, Reason, Slug, Timestamp
+from .notices import Notice, NoticeState, ResponseAction
+from .queries import HintsView
 
 MAX_HINTS_PER_REQUEST = 100
 

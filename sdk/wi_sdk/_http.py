@@ -1,0 +1,110 @@
+"""The SDK over HTTP: the gateway, with the tenant's token as bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from wi.contract import DeploymentRequest, HintBase, HintsView, NoticeBase, Problem, ResponseBase
+from wi.contract.http import NoticePage
+
+from ._errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    TransportError,
+)
+from ._transport import Incoming, Sent
+
+LONG_POLL_S = 25.0
+"""How long one notices request waits on the gateway; the HTTP timeout is longer."""
+
+_ERRORS: dict[int, type[Exception]] = {
+    401: AuthError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+}
+_ENVELOPE = {"tenant", "workload"}
+
+
+async def _settled() -> None:
+    """HTTP needs no settling: the cursor moves on."""
+
+
+class HttpTransport:
+    """Talks to the gateway; long-polls for notices."""
+
+    def __init__(
+        self, url: str, tenant: str, workload: str, token: str | None, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.tenant = tenant
+        self.workload = workload
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = client or httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=httpx.Timeout(10.0, read=LONG_POLL_S + 10)
+        )
+        self.base = f"/v1/workloads/{workload}"
+
+    async def open(self) -> None:
+        await self.hints(None)  # checks the URL and the token at once
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            reply = await self.http.request(method, f"{self.base}{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {path}: {exc}") from exc
+        if reply.status_code < 400:
+            return reply.json()
+        try:
+            problem = reply.json()
+        except ValueError:
+            problem = {"detail": reply.text}
+        detail = problem.get("detail", reply.reason_phrase)
+        if reply.status_code in (413, 422):
+            problems = [Problem(e["field"], e["rule"], e["message"]) for e in problem.get("errors", [])]
+            raise InvalidInputError(detail, problems)
+        raise _ERRORS.get(reply.status_code, TransportError)(detail)
+
+    @staticmethod
+    def _body(message: HintBase | DeploymentRequest) -> dict[str, Any]:
+        return message.model_dump(mode="json", exclude=_ENVELOPE, exclude_none=True)
+
+    async def send_hints(self, hints: list[HintBase]) -> Sent:
+        reply = await self._call("POST", "/hints", json={"hints": [self._body(h) for h in hints]})
+        return Sent(reply["ids"], reply["seq"])
+
+    async def send_deployment(self, request: DeploymentRequest) -> Sent:
+        reply = await self._call("POST", "/deployments", json=self._body(request))
+        return Sent(reply["ids"], reply["seq"])
+
+    async def respond(self, response: ResponseBase) -> None:
+        body = response.model_dump(
+            mode="json", include={"response_id", "reason", "instance", "until"}, exclude_none=True
+        )
+        await self._call(
+            "POST", f"/notices/{response.notice_id}/responses", json={"action": response.kind, **body}
+        )
+
+    async def hints(self, after_seq: int | None) -> HintsView:
+        params = {} if after_seq is None else {"after_seq": after_seq}
+        return HintsView.model_validate(await self._call("GET", "/hints", params=params))
+
+    async def notices(self) -> AsyncIterator[Incoming]:
+        cursor: int | None = None  # first the open notices, then everything after them
+        while True:
+            params: dict[str, Any] = {"wait": LONG_POLL_S}
+            if cursor is not None:
+                params["after"] = cursor
+            page = NoticePage.model_validate(await self._call("GET", "/notices", params=params))
+            for delivery in page.notices:
+                assert isinstance(delivery.notice, NoticeBase)
+                yield Incoming(delivery.notice, _settled)
+            cursor = page.next_cursor

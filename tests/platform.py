@@ -1,0 +1,48 @@
+"""A running platform (the same code as `wi up`) with tokens, for SDK and gateway tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from wi.auth import TokenKind
+from wi.server import Endpoints, Platform, Settings
+
+
+@dataclass
+class Running:
+    """The platform, where it listens, and tokens for two tenants and the platform."""
+
+    platform: Platform
+    endpoints: Endpoints
+    acme: str
+    globex: str
+    operator: str
+
+    @property
+    def bus(self):  # type: ignore[no-untyped-def]
+        """The platform's own bus connection (full permissions)."""
+        assert self.platform.bus is not None
+        return self.platform.bus
+
+
+async def start_platform(data_dir: Path, database_url: str | None = None) -> AsyncIterator[Running]:
+    """Starts a platform on free ports, yields it with fresh tokens, and stops it."""
+    platform = Platform(Settings(data_dir=data_dir, nats_port=0, http_port=0, database_url=database_url))
+    endpoints = await platform.start()
+    assert platform.tokens is not None
+    tokens = platform.tokens
+    running = Running(
+        platform,
+        endpoints,
+        acme=tokens.create(TokenKind.TENANT, "acme"),
+        globex=tokens.create(TokenKind.TENANT, "globex"),
+        operator=tokens.create(TokenKind.PLATFORM),
+    )
+    await asyncio.to_thread(platform.refresh_nats_users)
+    try:
+        yield running
+    finally:
+        await platform.stop()

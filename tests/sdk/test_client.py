@@ -1,0 +1,247 @@
+"""The SDK over both transports against a running platform."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from wi_sdk import (
+    AuthError,
+    ConflictError,
+    Evictability,
+    HttpTransport,
+    Incoming,
+    NatsTransport,
+    Priority,
+    Received,
+    SyncWorkloadClient,
+    WorkloadClient,
+)
+
+from tests.platform import Running
+from wi.contract import Eviction, Maintenance, NoticeState, Placement, utc_now
+
+TRANSPORTS = ["nats", "http"]
+
+
+def _url(running: Running, transport: str) -> str:
+    return running.endpoints.nats_url if transport == "nats" else running.endpoints.http_url
+
+
+async def _wait_for(predicate: Any, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_hints_round_trip(running: Running, transport: str) -> None:
+    async with WorkloadClient(
+        tenant="acme", workload="etl", url=_url(running, transport), token=running.acme
+    ) as client:
+        ids = await client.hint(
+            client.new(Priority, level="low"), client.new(Evictability, evictable=True, min_notice_s=120)
+        )
+        assert len(ids) == 2
+        view = await client.hints()
+        assert view.complete
+        assert {h.kind for h in view.workload_hints} == {"priority", "evictability"}
+        await client.clear_hint("priority")
+        assert {h.kind for h in (await client.hints()).workload_hints} == {"evictability"}
+        request_id = await client.deploy(deployment="train", instances=2, cores=8, memory_gb=32)
+        info = await running.bus.js.stream_info("WI_DEPLOYMENTS")
+        assert info.state.messages == 1 and request_id
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_handler_acks_an_eviction_and_the_registry_records_it(
+    running: Running, transport: str
+) -> None:
+    seen: list[Received[Eviction]] = []
+    async with WorkloadClient(
+        tenant="acme", workload="etl", url=_url(running, transport), token=running.acme
+    ) as client:
+
+        @client.on(Eviction)
+        async def checkpoint(notice: Received[Eviction]) -> None:
+            left = notice.time_left()
+            assert left is not None and timedelta(0) < left <= timedelta(minutes=2)
+            seen.append(notice)
+            await notice.ack(reason="checkpointed")
+
+        client.start()
+        eviction = Eviction(
+            tenant="acme",
+            workload="etl",
+            instance="etl-0",
+            reason="spot capacity reclaimed",
+            not_before=utc_now() + timedelta(minutes=2),
+        )
+        await running.bus.publish(eviction)
+        await _wait_for(lambda: seen)
+        assert running.platform.store is not None
+        store = running.platform.store
+
+        def acked() -> bool:
+            found = store.notice(eviction.notice_id)
+            return found is not None and found[1].state is NoticeState.ACKED
+
+        await _wait_for(acked)
+    assert [n.notice.notice_id for n in seen] == [eviction.notice_id]
+
+
+class NakFirst(NatsTransport):
+    """A NATS transport whose first settle of each notice asks for redelivery instead of acking."""
+
+    delivered: dict[str, int] = {}
+
+    async def notices(self) -> AsyncIterator[Incoming]:
+        async for incoming in super().notices():
+            notice_id = incoming.notice.notice_id
+            self.delivered[notice_id] = self.delivered.get(notice_id, 0) + 1
+            if self.delivered[notice_id] > 1:
+                yield incoming
+                continue
+            settle = incoming.settle
+
+            async def nak(settle: Any = settle) -> None:
+                await settle.__self__.nak()
+
+            yield Incoming(incoming.notice, nak)
+
+
+class DropsAfterFirstPage(HttpTransport):
+    """An HTTP transport whose first long poll is cut off after its first page, forcing a reconnect."""
+
+    cut = False
+    delivered: dict[str, int] = {}
+
+    async def notices(self) -> AsyncIterator[Incoming]:
+        async for incoming in super().notices():
+            notice_id = incoming.notice.notice_id
+            self.delivered[notice_id] = self.delivered.get(notice_id, 0) + 1
+            yield incoming
+            if not self.cut:
+                self.cut = True
+                from wi_sdk import TransportError
+
+                raise TransportError("connection reset")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_notices_sent_while_offline_reach_each_handler_once_despite_redelivery(
+    running: Running, transport: str
+) -> None:
+    soon = utc_now() + timedelta(minutes=10)
+    offline = [
+        Eviction(tenant="acme", workload="etl", instance=f"etl-{i}", reason="spot", not_before=soon)
+        for i in range(3)
+    ] + [
+        Placement(
+            tenant="acme",
+            workload="etl",
+            deployment="train",
+            outcome="deferred",
+            start_at=soon,
+            reason="capacity is tight",
+        )
+    ]
+    for notice in offline:
+        await running.bus.publish(notice)
+
+    url = _url(running, transport)
+    fake = (
+        NakFirst(url, "acme", "etl", running.acme)
+        if transport == "nats"
+        else DropsAfterFirstPage(url, "acme", "etl", running.acme)
+    )
+    calls: dict[str, int] = {}
+    async with WorkloadClient(tenant="acme", workload="etl", url=url, transport=fake) as client:
+
+        async def count(notice: Received[Any]) -> None:
+            calls[notice.notice.notice_id] = calls.get(notice.notice.notice_id, 0) + 1
+
+        client.on(Eviction)(count)
+        client.on(Placement)(count)
+        client.start()
+        await _wait_for(lambda: len(calls) == len(offline))
+        await _wait_for(lambda: sum(fake.delivered.values()) > len(offline))  # redeliveries arrived
+        await asyncio.sleep(0.5)
+    assert calls == {n.notice_id: 1 for n in offline}
+    assert max(fake.delivered.values()) >= 2, "no notice was delivered twice: nothing was tested"
+
+
+async def test_a_failing_handler_leaves_the_notice_pending_and_the_client_running(running: Running) -> None:
+    handled: list[str] = []
+    async with WorkloadClient(
+        tenant="acme", workload="web", url=running.endpoints.nats_url, token=running.acme
+    ) as client:
+
+        @client.on(Maintenance)
+        async def broken(notice: Received[Maintenance]) -> None:
+            raise RuntimeError("bug in the handler")
+
+        @client.on(Eviction)
+        async def fine(notice: Received[Eviction]) -> None:
+            handled.append(notice.notice.notice_id)
+
+        client.start()
+        soon = utc_now() + timedelta(minutes=10)
+        maintenance = Maintenance(
+            tenant="acme",
+            workload="web",
+            instance="web-0",
+            type="reboot",
+            not_before=soon,
+            expected_duration_s=60,
+        )
+        eviction = Eviction(tenant="acme", workload="web", instance="web-1", reason="spot", not_before=soon)
+        await running.bus.publish(maintenance)
+        await running.bus.publish(eviction)
+        await _wait_for(lambda: handled == [eviction.notice_id])
+    assert running.platform.store is not None
+    found = running.platform.store.notice(maintenance.notice_id)
+    assert found is not None and found[1].state is NoticeState.PENDING
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_answer_after_the_deadline_is_a_conflict(running: Running, transport: str) -> None:
+    async with WorkloadClient(
+        tenant="acme", workload="etl", url=_url(running, transport), token=running.acme
+    ) as client:
+        late = Eviction(
+            tenant="acme",
+            workload="etl",
+            instance="etl-0",
+            reason="spot",
+            not_before=utc_now() - timedelta(seconds=1),
+        )
+        with pytest.raises(ConflictError, match="deadline"):
+            await Received(client, late).ack()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_bad_token_is_refused(running: Running, transport: str) -> None:
+    client = WorkloadClient(
+        tenant="acme", workload="etl", url=_url(running, transport), token="wi_0123456789ab_" + "x" * 43
+    )
+    with pytest.raises(AuthError):
+        await client.__aenter__()
+    await client.transport.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_sync_facade_for_scripts(running: Running, transport: str) -> None:
+    def script() -> list[str]:
+        with SyncWorkloadClient(
+            tenant="acme", workload="script", url=_url(running, transport), token=running.acme
+        ) as client:
+            client.hint(client.new(Priority, level="high"))
+            return [h.kind for h in client.hints().workload_hints]
+
+    assert await asyncio.to_thread(script) == ["priority"]  # a script runs outside the platform's loop
