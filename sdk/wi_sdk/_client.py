@@ -209,7 +209,7 @@ class WorkloadClient:
         return self._runner
 
     async def run(self) -> None:
-        """Hands each notice to its handler once, forever; reconnects with backoff while the platform is away."""
+        """Hands each notice to its handler once; reconnects with backoff whenever the platform is away."""
         backoff = RECONNECT_FIRST_S
         while True:
             try:

@@ -98,7 +98,9 @@ async def test_a_handler_acks_an_eviction_and_the_registry_records_it(
 class NakFirst(NatsTransport):
     """A NATS transport whose first settle of each notice asks for redelivery instead of acking."""
 
-    delivered: dict[str, int] = {}
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.delivered: dict[str, int] = {}
 
     async def notices(self) -> AsyncIterator[Incoming]:
         async for incoming in super().notices():
@@ -118,8 +120,10 @@ class NakFirst(NatsTransport):
 class DropsAfterFirstPage(HttpTransport):
     """An HTTP transport whose first long poll is cut off after its first page, forcing a reconnect."""
 
-    cut = False
-    delivered: dict[str, int] = {}
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.cut = False
+        self.delivered: dict[str, int] = {}
 
     async def notices(self) -> AsyncIterator[Incoming]:
         async for incoming in super().notices():
