@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError
 
         from wi.server import NatsServerError, serve
+        from wi.telemetry import TelemetryError, configure_tracing
 
         try:
             settings = _settings(args)
@@ -129,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         _configure_logging(settings.log_level)
         try:
+            configure_tracing()
             return asyncio.run(serve(settings))
-        except (NatsServerError, OSError) as exc:
+        except (NatsServerError, OSError, TelemetryError) as exc:
             print(f"wi up: {exc}", file=sys.stderr)
             return 1
     if args.command == "tokens":

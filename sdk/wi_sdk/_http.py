@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from opentelemetry import propagate
 
 from wi.contract import DeploymentRequest, HintBase, HintsView, NoticeBase, Problem, ResponseBase
 from wi.contract.http import NoticePage
@@ -57,8 +58,10 @@ class HttpTransport:
         await self.http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers: dict[str, str] = {}
+        propagate.inject(headers)  # the gateway continues this trace
         try:
-            reply = await self.http.request(method, f"{self.base}{path}", **kwargs)
+            reply = await self.http.request(method, f"{self.base}{path}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {path}: {exc}") from exc
         if reply.status_code < 400:

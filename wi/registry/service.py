@@ -11,6 +11,7 @@ from datetime import datetime
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from wi.bus import Bus, Consumer, ConsumerSpec, Delivery, Handler, Rejected
@@ -32,6 +33,7 @@ from .semantics import EffectiveHints, ResponseRefused
 from .store import RegistryStore, UnknownNotice
 
 log = logging.getLogger("wi.registry")
+tracer = trace.get_tracer("wi.registry")
 
 HINTS_CONSUMER = ConsumerSpec(Family.HINT, "wi-registry-hints")
 NOTICES_CONSUMER = ConsumerSpec(Family.NOTICE, "wi-registry-notices")
@@ -90,7 +92,10 @@ class Registry:
     async def _apply_hint(self, delivery: Delivery) -> None:
         hint = delivery.message
         assert isinstance(hint, HintBase)
-        new = await asyncio.to_thread(self.store.apply_hint, hint, delivery.stream_seq)
+        with tracer.start_as_current_span("registry apply hint") as span:
+            span.set_attribute("wi.hint_id", hint.hint_id)
+            new = await asyncio.to_thread(self.store.apply_hint, hint, delivery.stream_seq)
+            span.set_attribute("wi.applied", new)
         scope = f"instance {hint.instance}" if hint.instance else "workload"
         log.info(
             "%s hint %s %s/%s %s (%s)",
