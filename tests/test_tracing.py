@@ -9,10 +9,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from wi_sdk import Priority, WorkloadClient
 
 from tests.platform import Running
 from wi.telemetry import TelemetryError, configure_tracing
-from wi_sdk import Priority, WorkloadClient
 
 
 @pytest.fixture(scope="module")

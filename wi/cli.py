@@ -1,4 +1,5 @@
-"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi schemas export``."""
+"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi schemas export`` for operators;
+``wi hint`` and ``wi notices`` for people working with a workload through a gateway."""
 
 from __future__ import annotations
 
@@ -56,6 +57,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--data-dir", type=Path, help="state folder (default: a fresh temporary folder)")
 
+    hint = commands.add_parser("hint", help="set, clear and list a workload's hints through a gateway")
+    hint_commands = hint.add_subparsers(dest="hint_command", required=True, metavar="ACTION")
+    hint_set = hint_commands.add_parser("set", help="set a hint: wi hint set -w web priority level=high")
+    hint_set.add_argument("kind", help="priority, evictability, latency_tolerance, ...")
+    hint_set.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="the hint's fields (JSON values)")
+    hint_set.add_argument("--instance", help="scope the hint to one instance")
+    hint_set.add_argument("--ttl", type=int, help="seconds until the hint expires")
+    hint_clear = hint_commands.add_parser("clear", help="remove the hint of one kind")
+    hint_clear.add_argument("kind")
+    hint_clear.add_argument("--instance", help="remove an instance's hint")
+    hint_commands.add_parser("list", help="the effective hints")
+
+    notices = commands.add_parser("notices", help="watch and answer a workload's notices through a gateway")
+    notice_commands = notices.add_subparsers(dest="notices_command", required=True, metavar="ACTION")
+    notice_commands.add_parser("watch", help="print notices as they arrive (Ctrl-C to stop)")
+    respond = notice_commands.add_parser("respond", help="answer a notice")
+    respond.add_argument("notice_id")
+    respond.add_argument("action", choices=["ack", "accept", "decline", "defer"])
+    respond.add_argument("--until", help="defer: the RFC 3339 time to wait until")
+    respond.add_argument("--reason", help="why, for the platform's audit")
+    for command in (*hint_commands.choices.values(), *notice_commands.choices.values()):
+        command.add_argument("-w", "--workload", required=True, help="the workload")
+        command.add_argument("--url", help="the gateway, e.g. http://127.0.0.1:8080 (WI_URL)")
+        command.add_argument("--token", help="a tenant token (WI_TOKEN)")
+
     schemas = commands.add_parser("schemas", help="the contract's JSON Schema and AsyncAPI documents")
     schemas_commands = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
     export = schemas_commands.add_parser("export", help="write schemas/ from the models")
@@ -108,6 +134,21 @@ def _tokens(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def _console(args: argparse.Namespace) -> int:
+    from wi.console import Console
+
+    console = Console(args.url, args.token)
+    if args.command == "hint":
+        if args.hint_command == "set":
+            return console.hint_set(args.workload, args.kind, args.fields, args.instance, args.ttl)
+        if args.hint_command == "clear":
+            return console.hint_clear(args.workload, args.kind, args.instance)
+        return console.hint_list(args.workload)
+    if args.notices_command == "watch":
+        return console.notices_watch(args.workload)
+    return console.notices_respond(args.workload, args.notice_id, args.action, args.until, args.reason)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``wi`` command; returns its exit code."""
     args = _parser().parse_args(argv)
@@ -137,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "tokens":
         return _tokens(args)
+    if args.command in ("hint", "notices"):
+        return _console(args)
     if args.command == "demo":
         from wi.demo import run_demo
 
