@@ -52,27 +52,17 @@ async def test_watch_and_respond_to_notices(running: Running) -> None:
         responses=["ack", "defer"],
     )
     await running.bus.publish(maintenance)
-    watch = subprocess.Popen(
-        [
-            str(WI),
-            "notices",
-            "watch",
-            "-w",
-            "web",
-            "--url",
-            running.endpoints.http_url,
-            "--token",
-            running.acme,
-        ],
+    watch = await asyncio.create_subprocess_exec(
+        *[str(WI), "notices", "watch", "-w", "web"],
+        *["--url", running.endpoints.http_url, "--token", running.acme],
         stdout=subprocess.PIPE,
-        text=True,
     )
     try:
         assert watch.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(watch.stdout.readline), 30)
+        line = (await asyncio.wait_for(watch.stdout.readline(), 30)).decode()
     finally:
         watch.terminate()
-        watch.wait(10)
+        await watch.wait()
     assert line.startswith(maintenance.notice_id) and "maintenance" in line and "ack,defer" in line
     until = (utc_now() + timedelta(hours=1)).isoformat()
     answered = await _wi(
