@@ -7,8 +7,11 @@ back over the bus.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from wi.auth import TokenKind, token_id_of
@@ -24,17 +27,23 @@ from wi.bus import (
 from wi.contract import (
     Availability,
     ClearHint,
+    CostOffer,
     DelayTolerance,
+    EndpointConfig,
     Evictability,
+    Eviction,
     HintBase,
     HintsQuery,
     HintsView,
     LatencyTolerance,
     Migration,
+    NoticeBase,
     Priority,
+    Reconfiguration,
     Scaling,
+    utc_now,
 )
-from wi.server import Platform, Settings
+from wi.server import Endpoints, Platform, Settings
 
 TENANT = "acme"
 ENVELOPE_FIELDS = {"kind", "tenant", "workload", "hint_id", "instance", "issued_at"}
@@ -130,6 +139,101 @@ async def _send_invalid(bus: Bus, operator: Bus) -> str:
     return (message.headers or {}).get(DEADLETTER_REASON, "?")
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+async def _forward(name: str, process: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
+    """Prints an example's output as it comes; sets ``ready`` once it has sent its hints."""
+    assert process.stdout is not None
+    async for raw in process.stdout:
+        line = raw.decode().rstrip()
+        print(f"  {line}", flush=True)
+        if "hints sent" in line:
+            ready.set()
+
+
+def _notices_for(tenant: str) -> list[NoticeBase]:
+    soon = utc_now() + timedelta(minutes=2)
+    config = EndpointConfig(replicas=4, tensor_parallel=8, gpu_frequency_mhz=1980)
+    return [
+        Eviction(
+            tenant=tenant,
+            workload="nightly-etl",
+            instance="etl-0",
+            not_before=soon,
+            reason="spot capacity reclaimed",
+        ),
+        CostOffer(
+            tenant=tenant,
+            workload="storefront",
+            offer_id="evictable-40",
+            discount_pct=40,
+            expires_at=soon,
+            commit=[Evictability(tenant=tenant, workload="storefront", evictable=True, min_notice_s=30)],
+        ),
+        Reconfiguration(
+            tenant=tenant,
+            workload="chat-llm",
+            endpoint="chat-llm",
+            before=config,
+            after=config.model_copy(update={"replicas": 3, "gpu_frequency_mhz": 1600}),
+            reason="load fell to 40 %: fewer replicas at a lower clock save energy",
+            expected_ttft_ms=310,
+            expected_tbt_ms=48,
+            effective_at=soon,
+        ),
+    ]
+
+
+async def _run_examples(platform: Platform, endpoints: Endpoints, token: str) -> None:
+    """Runs the three examples against this platform and sends each a notice to react to."""
+    assert platform.bus is not None and platform.store is not None
+    runs = {
+        "batch_job.py": endpoints.nats_url,
+        "web_service.py": endpoints.http_url,
+        "llm_endpoint.py": endpoints.http_url,
+    }
+    processes, forwarders, ready = [], [], []
+    for script, url in runs.items():
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLES / script),
+            "--url",
+            url,
+            "--token",
+            token,
+            "--tenant",
+            TENANT,
+            "--once",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        event = asyncio.Event()
+        processes.append(process)
+        ready.append(event)
+        forwarders.append(asyncio.create_task(_forward(script, process, event)))
+    try:
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 60)
+        print("\nThe platform sends each a notice:")
+        notices = _notices_for(TENANT)
+        for notice in notices:
+            await platform.bus.publish(notice)
+            print(f"  -> {notice.workload:<12} {notice.kind} (deadline {notice.deadline:%H:%M:%S} UTC)")
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in processes)), 60)
+        await asyncio.gather(*forwarders)
+        await asyncio.sleep(0.5)  # the registry applies the last responses
+        print("\nNotices in the registry:")
+        for notice in notices:
+            found = platform.store.notice(notice.notice_id)
+            state = found[1].state if found else "not recorded"
+            print(f"  {notice.workload:<12} {notice.kind:<16} {state}")
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
 async def run_demo(data_dir: Path | None = None) -> int:
     """Runs the demo; returns the exit code."""
     with tempfile.TemporaryDirectory(prefix="wi-demo-") as scratch:
@@ -171,6 +275,9 @@ async def run_demo(data_dir: Path | None = None) -> int:
                     _print_view(view)
             finally:
                 await tenant.close()
+            if EXAMPLES.is_dir():
+                print("\nThe examples run against this platform with the same token:")
+                await _run_examples(platform, endpoints, token)
         finally:
             await platform.stop()
         print("\nThe platform drained and stopped.")
