@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wi.auth import TokenKind
 from wi.server import Endpoints, Platform, Settings
@@ -28,9 +29,9 @@ class Running:
         return self.platform.bus
 
 
-async def start_platform(data_dir: Path, database_url: str | None = None) -> AsyncIterator[Running]:
+async def start_platform(data_dir: Path, **settings: Any) -> AsyncIterator[Running]:
     """Starts a platform on free ports, yields it with fresh tokens, and stops it."""
-    platform = Platform(Settings(data_dir=data_dir, nats_port=0, http_port=0, database_url=database_url))
+    platform = Platform(Settings(data_dir=data_dir, nats_port=0, http_port=0, **settings))
     endpoints = await platform.start()
     assert platform.tokens is not None
     tokens = platform.tokens

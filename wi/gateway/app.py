@@ -28,6 +28,7 @@ from .limits import BodyLimit
 from .routes import platform_router, tenant_router
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_LONG_POLL_MAX_S = 30.0
 tracer = trace.get_tracer("wi.gateway")
 
 
@@ -51,7 +52,11 @@ class Metrics:
 
 
 def create_app(
-    bus: Bus, store: RegistryStore, tokens: TokenStore, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    bus: Bus,
+    store: RegistryStore,
+    tokens: TokenStore,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    long_poll_max_s: float = DEFAULT_LONG_POLL_MAX_S,
 ) -> FastAPI:
     """The FastAPI application that ``wi up`` serves."""
     app = FastAPI(
@@ -65,6 +70,7 @@ def create_app(
     app.state.store = store
     app.state.tokens = tokens
     app.state.stopping = asyncio.Event()
+    app.state.long_poll_max_s = long_poll_max_s
     metrics = Metrics()
     problems.install(app)
     app.include_router(tenant_router)

@@ -237,7 +237,8 @@ async def _next_notices(
     response_model=NoticePage,
     summary="Read notices (long poll)",
     description="Without `after`: the open notices (pending or deferred). With it: every notice "
-    "after that cursor. `wait` holds the request until one arrives.",
+    "after that cursor. `wait` holds the request until one arrives (the server may answer earlier, at "
+    "the latest after its long-poll limit, 30 s by default).",
     responses=error_responses(401, 403, 422),
 )
 async def get_notices(
@@ -251,7 +252,7 @@ async def get_notices(
 ) -> NoticePage:
     assert caller.tenant is not None
     stopping: asyncio.Event = request.app.state.stopping
-    deadline = asyncio.get_running_loop().time() + wait
+    deadline = asyncio.get_running_loop().time() + min(wait, request.app.state.long_poll_max_s)
     while True:
         found = await _next_notices(request, caller.tenant, workload, after)
         if found or asyncio.get_running_loop().time() >= deadline or stopping.is_set():

@@ -90,7 +90,9 @@ class Platform:
             await self.delivery.start()
             if self.nats is not None:
                 self._tasks.append(asyncio.create_task(self._follow_tokens(), name="wi-token-watch"))
-            app = create_app(self.bus, self.store, self.tokens, settings.http_max_body_bytes)
+            app = create_app(
+                self.bus, self.store, self.tokens, settings.http_max_body_bytes, settings.http_long_poll_max_s
+            )
             self.http = HttpServer(app, settings.http_host, settings.http_port)
             self.http.start()
         except BaseException:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     """Port of the HTTP server; 0 picks a free one."""
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """The largest request body the gateway takes, in bytes; larger ones get 413."""
+    http_long_poll_max_s: Annotated[float, Field(ge=0, le=60)] = 30.0
+    """The longest a notices long poll is held (a ``wait`` above it returns earlier, as long polls may)."""
     log_level: str = "INFO"
     """Python logging level: DEBUG, INFO, WARNING or ERROR."""
     duplicate_window_s: Annotated[float, Field(gt=0, le=86_400)] = 120.0
