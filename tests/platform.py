@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wi.auth import TokenKind
 from wi.server import Endpoints, Platform, Settings
+
+
+async def eventually(predicate: Callable[[], object], timeout_s: float = 15.0) -> None:
+    """Waits until ``predicate()`` is true; raises TimeoutError after ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def notice_state(running: Running, notice_id: str) -> str | None:
+    """A notice's stored state in the platform's registry, or None if it is not recorded yet."""
+    assert running.platform.store is not None
+    found = running.platform.store.notice(notice_id)
+    return None if found is None else found[1].state
 
 
 @dataclass

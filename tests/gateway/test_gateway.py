@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.platform import Running
+from tests.platform import Running, eventually, notice_state
 from wi.auth import token_id_of
 from wi.bus import Bus, tenant_inbox
 from wi.contract import CostOffer, Evictability, Eviction, utc_now
@@ -77,7 +77,7 @@ async def test_tenant_a_can_neither_write_nor_answer_for_tenant_b_over_http(
         not_before=utc_now() + timedelta(minutes=5),
     )
     await running.bus.publish(theirs)
-    await _until_recorded(running, theirs.notice_id)
+    await eventually(lambda: notice_state(running, theirs.notice_id))
     reply = await http.post(
         f"/v1/workloads/web/notices/{theirs.notice_id}/responses",
         json={"action": "ack"},
@@ -90,15 +90,6 @@ async def test_tenant_a_can_neither_write_nor_answer_for_tenant_b_over_http(
     )
     view = (await http.get("/v1/workloads/web/hints", headers=_bearer(running.acme))).json()
     assert view["tenant"] == "acme" and view["workload_hints"] == []
-
-
-async def _until_recorded(running: Running, notice_id: str) -> None:
-    assert running.platform.store is not None
-    for _ in range(200):
-        if running.platform.store.notice(notice_id) is not None:
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(notice_id)
 
 
 async def test_404_for_an_unknown_notice(running: Running, http: httpx.AsyncClient) -> None:
@@ -130,7 +121,7 @@ async def test_409_after_the_deadline_and_for_a_contradiction(
     )
     for notice in (past, offer):
         await running.bus.publish(notice)
-        await _until_recorded(running, notice.notice_id)
+        await eventually(lambda notice=notice: notice_state(running, notice.notice_id))
     late = await http.post(
         f"/v1/workloads/web/notices/{past.notice_id}/responses",
         json={"action": "ack"},
@@ -145,12 +136,7 @@ async def test_409_after_the_deadline_and_for_a_contradiction(
         headers=_bearer(running.acme),
     )
     assert declined.status_code == 202 and declined.json()["state"] == "declined"
-    assert running.platform.store is not None
-    for _ in range(200):
-        found = running.platform.store.notice(offer.notice_id)
-        if found and found[1].state == "declined":
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: notice_state(running, offer.notice_id) == "declined")
     accept = await http.post(
         f"/v1/workloads/web/notices/{offer.notice_id}/responses",
         json={"action": "accept"},

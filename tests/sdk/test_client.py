@@ -21,7 +21,7 @@ from wi_sdk import (
     WorkloadClient,
 )
 
-from tests.platform import Running
+from tests.platform import Running, eventually, notice_state
 from wi.contract import Eviction, Maintenance, NoticeState, Placement, utc_now
 
 TRANSPORTS = ["nats", "http"]
@@ -29,14 +29,6 @@ TRANSPORTS = ["nats", "http"]
 
 def _url(running: Running, transport: str) -> str:
     return running.endpoints.nats_url if transport == "nats" else running.endpoints.http_url
-
-
-async def _wait_for(predicate: Any, timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -83,15 +75,8 @@ async def test_a_handler_acks_an_eviction_and_the_registry_records_it(
             not_before=utc_now() + timedelta(minutes=2),
         )
         await running.bus.publish(eviction)
-        await _wait_for(lambda: seen)
-        assert running.platform.store is not None
-        store = running.platform.store
-
-        def acked() -> bool:
-            found = store.notice(eviction.notice_id)
-            return found is not None and found[1].state is NoticeState.ACKED
-
-        await _wait_for(acked)
+        await eventually(lambda: seen)
+        await eventually(lambda: notice_state(running, eviction.notice_id) == NoticeState.ACKED)
     assert [n.notice.notice_id for n in seen] == [eviction.notice_id]
 
 
@@ -173,8 +158,8 @@ async def test_notices_sent_while_offline_reach_each_handler_once_despite_redeli
         client.on(Eviction)(count)
         client.on(Placement)(count)
         client.start()
-        await _wait_for(lambda: len(calls) == len(offline))
-        await _wait_for(lambda: sum(fake.delivered.values()) > len(offline))  # redeliveries arrived
+        await eventually(lambda: len(calls) == len(offline))
+        await eventually(lambda: sum(fake.delivered.values()) > len(offline))  # redeliveries arrived
         await asyncio.sleep(0.5)
     assert calls == {n.notice_id: 1 for n in offline}
     assert max(fake.delivered.values()) >= 2, "no notice was delivered twice: nothing was tested"
@@ -207,10 +192,8 @@ async def test_a_failing_handler_leaves_the_notice_pending_and_the_client_runnin
         eviction = Eviction(tenant="acme", workload="web", instance="web-1", reason="spot", not_before=soon)
         await running.bus.publish(maintenance)
         await running.bus.publish(eviction)
-        await _wait_for(lambda: handled == [eviction.notice_id])
-    assert running.platform.store is not None
-    found = running.platform.store.notice(maintenance.notice_id)
-    assert found is not None and found[1].state is NoticeState.PENDING
+        await eventually(lambda: handled == [eviction.notice_id])
+    assert notice_state(running, maintenance.notice_id) == NoticeState.PENDING
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
