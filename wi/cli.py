@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--data-dir", type=Path, help="state folder (default: a fresh temporary folder)")
 
+    services = commands.add_parser("services", help="the platform services installed")
+    services.add_subparsers(dest="services_command", required=True, metavar="ACTION").add_parser(
+        "list", help="name, class and what each consumes"
+    )
+    audit = commands.add_parser("audit", help="recent decisions of the platform services, with their reasons")
+    audit.add_argument("--service", help="only this service")
+    audit.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    audit.add_argument("--data-dir", type=Path, help="the data dir of `wi up` (WI_DATA_DIR; default .wi)")
+    audit.add_argument("--database-url", help="its database instead (WI_DATABASE_URL)")
+
     hint = commands.add_parser("hint", help="set, clear and list a workload's hints through a gateway")
     hint_commands = hint.add_subparsers(dest="hint_command", required=True, metavar="ACTION")
     hint_set = hint_commands.add_parser("set", help="set a hint: wi hint set -w web priority level=high")
@@ -94,7 +104,17 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Any:
     from wi.server import Settings
 
-    names = ("data_dir", "nats_url", "nats_port", "http_port", "database_url", "log_level", "dev")
+    names = (
+        "data_dir",
+        "nats_url",
+        "nats_port",
+        "http_port",
+        "database_url",
+        "log_level",
+        "dev",
+        "services",
+        "fleet",
+    )
     flags = {name: getattr(args, name, None) for name in names}
     flags["dev"] = flags["dev"] or None
     return Settings(**{key: value for key, value in flags.items() if value is not None})
@@ -129,6 +149,26 @@ def _tokens(args: argparse.Namespace) -> int:
         elif not store.revoke(args.token_id):
             print(f"wi tokens revoke: no active token {args.token_id}", file=sys.stderr)
             return 1
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from wi.audit import AuditStore
+    from wi.database import create_db_engine, migrate
+
+    engine = create_db_engine(_settings(args).effective_database_url)
+    try:
+        migrate(engine)
+        for decision in reversed(AuditStore(engine).recent(args.service, args.limit)):
+            when = f"{decision.decided_at:%Y-%m-%d %H:%M:%S}" if decision.decided_at else "?"
+            print(
+                f"{when}  {decision.service:<12} {decision.action:<8} {decision.tenant}/{decision.workload}  "
+                f"{decision.summary}"
+            )
+            for reason in decision.reasons:
+                print(f"      {reason}")
         return 0
     finally:
         engine.dispose()
@@ -178,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "tokens":
         return _tokens(args)
+    if args.command == "services":
+        from wi_services import installed_services
+
+        for name, service in installed_services().items():
+            consumes = ", ".join(service.consumes)
+            print(f"{name:<16} {service.__module__}.{service.__qualname__:<40} consumes {consumes}")
+        return 0
+    if args.command == "audit":
+        return _audit(args)
     if args.command in ("hint", "notices"):
         return _console(args)
     if args.command == "demo":

@@ -12,7 +12,10 @@ from types import TracebackType
 
 import bcrypt
 from sqlalchemy.engine import make_url
+from wi_services import ServiceContext, ServiceRunner, installed_services, load_fleet
+from wi_services.fleet import SAMPLE_FLEET
 
+from wi.audit import AuditStore
 from wi.auth import TokenKind
 from wi.auth.permissions import NatsUser, nats_users
 from wi.auth.store import TokenStore
@@ -88,6 +91,11 @@ class Platform:
             self._tasks.append(asyncio.create_task(registry.run(self._stop), name="wi-registry"))
             self.delivery = NoticeDelivery(self.bus)
             await self.delivery.start()
+            for runner in await asyncio.to_thread(self._service_runners):
+                await runner.start()
+                self._tasks.append(
+                    asyncio.create_task(runner.run(self._stop), name=f"wi-svc-{runner.service.name}")
+                )
             if self.nats is not None:
                 self._tasks.append(asyncio.create_task(self._follow_tokens(), name="wi-token-watch"))
             app = create_app(
@@ -106,6 +114,27 @@ class Platform:
             data_dir=str(settings.data_dir.resolve()),
             dev_tokens=dev_tokens,
         )
+
+    def _service_runners(self) -> list[ServiceRunner]:
+        """The platform services the settings ask for, each in its runner."""
+        settings = self.settings
+        if settings.services == "none":
+            return []
+        installed = installed_services()
+        names = (
+            list(installed)
+            if settings.services == "all"
+            else [n.strip() for n in settings.services.split(",")]
+        )
+        unknown = [name for name in names if name not in installed]
+        if unknown:
+            raise ValueError(
+                f"services: {', '.join(unknown)} not installed (installed: {', '.join(installed)})"
+            )
+        assert self.bus is not None and self.store is not None
+        context = ServiceContext(load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal)
+        audit = AuditStore(self.store.engine)
+        return [ServiceRunner(installed[name](context), self.bus, self.store, audit) for name in names]
 
     def _start_nats(self) -> tuple[str, str | None, str | None]:
         """Starts the embedded nats-server, or picks the configured one; returns (url, user, password).

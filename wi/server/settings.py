@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     stream_replicas: Annotated[int, Field(ge=1, le=5)] = 1
     """Replicas of each JetStream stream (3 on a 3-node cluster)."""
 
+    services: str = "all"
+    """Comma-separated platform services to run (see `wi services list`), "all" or "none"."""
+    fleet: Path | None = None
+    """The fleet file the services act on; unset uses the sample fleet that ships with WI."""
+    placement_goal: Literal["cheapest", "greenest"] = "cheapest"
+    """What the allocator optimizes for region-free workloads."""
     dev: bool = False
     """Create and print a tenant token (tenant ``dev``) and a platform token at start, for trying WI out."""
 

@@ -1,8 +1,12 @@
-"""Alembic environment: runs on the connection ``wi.registry.store.migrate`` hands over."""
+"""Alembic environment: runs on the connection ``wi.database.migrate`` hands over.
+
+Importing each room's tables registers them on SQLModel.metadata, which autogenerate compares against.
+"""
 
 from alembic import context
 from sqlmodel import SQLModel
 
+import wi.audit.tables
 import wi.auth.tables
 import wi.registry.tables  # noqa: F401
 

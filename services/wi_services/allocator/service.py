@@ -1,0 +1,61 @@
+"""The VM allocator as a platform service: deployment requests in, placement notices out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar
+
+from wi.audit import Decision
+from wi.contract import DeploymentRequest, Family, Message
+
+from ..plugin import HintLookup, PlatformService, ServiceContext
+from .policy import Goal, place
+from .steps import Usage
+
+
+class VmAllocator(PlatformService):
+    """Places deployment requests by their workloads' hints (see ``policy.place``)."""
+
+    name: ClassVar[str] = "allocator"
+    consumes: ClassVar[tuple[Family, ...]] = (Family.DEPLOYMENT,)
+
+    def __init__(self, context: ServiceContext) -> None:
+        super().__init__(context)
+        self.goal = Goal(context.placement_goal)
+        self.usage = Usage()
+
+    def restore(self, decisions: Sequence[Decision]) -> None:
+        self.usage = Usage()
+        servers = {s.id: s for s in self.fleet.servers}
+        for decision in decisions:
+            request = decision.detail.get("request")
+            if decision.action == "place" and request:
+                booked = DeploymentRequest.model_validate(request)
+                for server in decision.detail.get("servers", []):
+                    self.usage.take(servers[server], booked)
+
+    def decide(self, message: Message, hints: HintLookup, now: datetime) -> list[Decision]:
+        assert isinstance(message, DeploymentRequest)
+        placed = place(
+            self.fleet, self.usage, message, hints(message.tenant, message.workload), now, self.goal
+        )
+        notice = placed.notice.model_copy(update={"notice_id": f"placement-{message.request_id}"})
+        action = (
+            "place" if notice.outcome == "placed" else notice.outcome.removesuffix("ed").removesuffix("e")
+        )
+        return [
+            Decision(
+                service=self.name,
+                input_id=message.request_id,
+                index=0,
+                action=action,
+                summary=f"{message.deployment}: {notice.outcome}"
+                + (f" on {notice.pool} in {notice.region}" if notice.outcome == "placed" else ""),
+                reasons=tuple(placed.log),
+                notices=(notice,),
+                tenant=message.tenant,
+                workload=message.workload,
+                detail={"request": message.model_dump(mode="json"), "servers": placed.servers},
+            )
+        ]

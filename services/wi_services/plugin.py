@@ -1,0 +1,164 @@
+"""The contract of a platform service, and the shell that runs one on the bus.
+
+A service declares what it consumes and decides with a pure policy: its state and one input in,
+decisions out, no I/O. The shell (``ServiceRunner``) consumes through durable JetStream consumers shared
+by every process of the service, hands each input to ``decide`` with the workloads' effective hints,
+records every decision with its reasons in the audit table, and publishes the decisions' notices.
+
+Decisions are keyed by the input's id. When an input comes again (a redelivery after a crash), the
+runner publishes the notices it recorded rather than deciding anew, and the notices' ids are fixed by
+the decision, so JetStream and the registry store them once: a restarted process neither repeats an
+action nor loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import ClassVar
+
+from wi.audit import AuditStore, Decision
+from wi.bus import Bus, Consumer, ConsumerSpec, Delivery
+from wi.contract import Family, HintBase, Message, TenantMessage, utc_now
+from wi.registry import HINTS_CONSUMER, RegistryStore, caught_up
+
+from .fleet import Fleet
+
+log = logging.getLogger("wi.services")
+
+ENTRY_POINT_GROUP = "wi.services"
+HINTS_CATCH_UP_WAIT_S = 10.0
+
+HintLookup = Callable[[str, str], dict[str, HintBase]]
+"""(tenant, workload) to the workload-wide hints in effect, by kind."""
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What every service is given: the fleet and the operator's policy choices."""
+
+    fleet: Fleet
+    placement_goal: str = "cheapest"
+    """cheapest or greenest: what region-free placement optimizes."""
+
+
+class PlatformService(ABC):
+    """A platform service. Subclass it, say what it consumes, and implement ``decide``.
+
+    Register it in the entry-point group ``wi.services`` under its ``name``:
+    ``[project.entry-points."wi.services"] my-service = "my_package:MyService"``.
+    """
+
+    name: ClassVar[str]
+    """The name `wi up --services` and `wi audit` use."""
+    consumes: ClassVar[tuple[Family, ...]]
+    """The streams whose messages reach ``decide``."""
+    event_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Platform events it acts on (if it consumes events); others are skipped."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.fleet = context.fleet
+
+    @abstractmethod
+    def restore(self, decisions: Sequence[Decision]) -> None:
+        """Rebuilds the service's state from its own past decisions, oldest first (at start)."""
+
+    @abstractmethod
+    def decide(self, message: Message, hints: HintLookup, now: datetime) -> list[Decision]:
+        """The decisions for one input. Pure: reads the given state, hints and time; does no I/O."""
+
+
+def installed_services() -> dict[str, type[PlatformService]]:
+    """Every service installed in the entry-point group ``wi.services``, by name."""
+    found: dict[str, type[PlatformService]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        service = entry.load()
+        if not (isinstance(service, type) and issubclass(service, PlatformService)):
+            raise TypeError(f"entry point {entry.name} = {entry.value} is not a PlatformService")
+        found[entry.name] = service
+    return found
+
+
+class ServiceRunner:
+    """Runs one service: consumes, decides, records, publishes."""
+
+    def __init__(
+        self,
+        service: PlatformService,
+        bus: Bus,
+        registry: RegistryStore,
+        audit: AuditStore,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.service = service
+        self.bus = bus
+        self.registry = registry
+        self.audit = audit
+        self.clock = clock
+        self._consumers: list[Consumer] = []
+
+    async def start(self) -> None:
+        """Rebuilds the service's state from the audit table and sets up its consumers."""
+        self.service.restore(await asyncio.to_thread(self.audit.all_for, self.service.name))
+        for family in self.service.consumes:
+            spec = ConsumerSpec(family, f"wi-svc-{self.service.name}-{family}")
+            self._consumers.append(await self.bus.consumer(spec))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consumes until ``stop`` is set."""
+        if not self._consumers:
+            await self.start()
+        await asyncio.gather(*(consumer.run(self._handle, stop) for consumer in self._consumers))
+
+    def _hints(self, tenant: str, workload: str) -> dict[str, HintBase]:
+        return self.registry.effective(tenant, workload, self.clock()).workload_hints
+
+    async def _handle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        if message.family is Family.EVENT and message.kind not in self.service.event_kinds:
+            return
+        name = self.service.name
+        recorded = await asyncio.to_thread(self.audit.for_input, name, message.message_id)
+        if recorded:
+            log.info("%s: %s was decided before; re-sending its notices", name, message.message_id)
+            decisions = recorded
+        else:
+            await self._hints_applied()
+            hints = await asyncio.to_thread(self._snapshot_hints, message)
+            decisions = self.service.decide(message, lambda t, w: hints.get((t, w), {}), self.clock())
+            for decision in decisions:
+                if await asyncio.to_thread(self.audit.record, decision, self.clock()):
+                    log.info(
+                        "%s decided %s for %s/%s: %s; because %s",
+                        name,
+                        decision.action,
+                        decision.tenant,
+                        decision.workload,
+                        decision.summary,
+                        " | ".join(decision.reasons),
+                    )
+        for decision in decisions:
+            for notice in decision.notices:
+                await self.bus.publish(notice, source=f"/services/{name}")
+
+    async def _hints_applied(self) -> None:
+        """Waits until the registry has applied every hint published so far."""
+        last = (await self.bus.js.stream_info(HINTS_CONSUMER.stream.name)).state.last_seq
+        if not await caught_up(self.bus, HINTS_CONSUMER, last, HINTS_CATCH_UP_WAIT_S):
+            log.warning(
+                "%s: the registry has not applied hints up to #%d; deciding on what it has",
+                self.service.name,
+                last,
+            )
+
+    def _snapshot_hints(self, message: Message) -> dict[tuple[str, str], dict[str, HintBase]]:
+        """The hints a decision may read: the workload's, for a message about one workload."""
+        if isinstance(message, TenantMessage):
+            return {(message.tenant, message.workload): self._hints(message.tenant, message.workload)}
+        return {}

@@ -1,0 +1,116 @@
+"""Decisions in SQL: recorded once per key, read back to audit and to rebuild a service's state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from wi.contract import Notice, NoticeBase
+
+from .tables import DecisionRecord
+
+_notices: TypeAdapter[list[NoticeBase]] = TypeAdapter(list[Notice])  # type: ignore[arg-type]  # all NoticeBase
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a service decided about one input, why, and what it sent."""
+
+    service: str
+    input_id: str
+    index: int
+    action: str
+    summary: str
+    reasons: tuple[str, ...] = ()
+    notices: tuple[NoticeBase, ...] = ()
+    tenant: str | None = None
+    workload: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    decided_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Unique per service, input and position: the same input yields the same keys."""
+        return f"{self.service}:{self.input_id}:{self.index:04d}"
+
+
+class AuditStore:
+    """The decisions table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, decision: Decision, decided_at: datetime) -> bool:
+        """Stores a decision; False if one with its key is stored already."""
+        with Session(self.engine) as session:
+            if session.get(DecisionRecord, decision.key) is not None:
+                return False
+            session.add(
+                DecisionRecord(
+                    key=decision.key,
+                    service=decision.service,
+                    input_id=decision.input_id,
+                    action=decision.action,
+                    tenant=decision.tenant,
+                    workload=decision.workload,
+                    summary=decision.summary[:500],
+                    reasons=_json(list(decision.reasons)),
+                    notices=_notices.dump_json(list(decision.notices)).decode(),
+                    detail=_json(decision.detail),
+                    decided_at=decided_at,
+                )
+            )
+            session.commit()
+            return True
+
+    def for_input(self, service: str, input_id: str) -> list[Decision]:
+        """The decisions a service recorded for one input, in order."""
+        query = select(DecisionRecord).where(
+            DecisionRecord.service == service, DecisionRecord.input_id == input_id
+        )
+        with Session(self.engine) as session:
+            return [_decision(r) for r in session.exec(query.order_by(col(DecisionRecord.key))).all()]
+
+    def recent(self, service: str | None = None, limit: int = 50) -> list[Decision]:
+        """The newest decisions first."""
+        query = select(DecisionRecord)
+        if service is not None:
+            query = query.where(DecisionRecord.service == service)
+        query = query.order_by(col(DecisionRecord.decided_at).desc(), col(DecisionRecord.key).desc()).limit(
+            limit
+        )
+        with Session(self.engine) as session:
+            return [_decision(r) for r in session.exec(query).all()]
+
+    def all_for(self, service: str) -> list[Decision]:
+        """Every decision of a service, oldest first (to rebuild its state)."""
+        query = select(DecisionRecord).where(DecisionRecord.service == service)
+        with Session(self.engine) as session:
+            return [_decision(r) for r in session.exec(query.order_by(col(DecisionRecord.decided_at))).all()]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _decision(record: DecisionRecord) -> Decision:
+    index = int(record.key.rsplit(":", 1)[1])
+    return Decision(
+        service=record.service,
+        input_id=record.input_id,
+        index=index,
+        action=record.action,
+        summary=record.summary,
+        reasons=tuple(json.loads(record.reasons)),
+        notices=tuple(_notices.validate_json(record.notices)),
+        tenant=record.tenant,
+        workload=record.workload,
+        detail=json.loads(record.detail),
+        decided_at=record.decided_at,
+    )
