@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from wi.contract import Notice, NoticeBase
+from wi.database import insert_once
 
 from .tables import DecisionRecord
 
@@ -48,26 +49,20 @@ class AuditStore:
 
     def record(self, decision: Decision, decided_at: datetime) -> bool:
         """Stores a decision; False if one with its key is stored already."""
-        with Session(self.engine) as session:
-            if session.get(DecisionRecord, decision.key) is not None:
-                return False
-            session.add(
-                DecisionRecord(
-                    key=decision.key,
-                    service=decision.service,
-                    input_id=decision.input_id,
-                    action=decision.action,
-                    tenant=decision.tenant,
-                    workload=decision.workload,
-                    summary=decision.summary[:500],
-                    reasons=_json(list(decision.reasons)),
-                    notices=_notices.dump_json(list(decision.notices)).decode(),
-                    detail=_json(decision.detail),
-                    decided_at=decided_at,
-                )
-            )
-            session.commit()
-            return True
+        row = DecisionRecord(
+            key=decision.key,
+            service=decision.service,
+            input_id=decision.input_id,
+            action=decision.action,
+            tenant=decision.tenant,
+            workload=decision.workload,
+            summary=decision.summary[:500],
+            reasons=_json(list(decision.reasons)),
+            notices=_notices.dump_json(list(decision.notices)).decode(),
+            detail=_json(decision.detail),
+            decided_at=decided_at,
+        )
+        return insert_once(self.engine, row, decision.key)
 
     def for_input(self, service: str, input_id: str) -> list[Decision]:
         """The decisions a service recorded for one input, in order."""

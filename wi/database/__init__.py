@@ -11,11 +11,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["MIGRATIONS", "create_db_engine", "migrate"]
+__all__ = ["MIGRATIONS", "create_db_engine", "insert_once", "migrate"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -45,3 +45,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def insert_once(engine: Engine, row: SQLModel, key: object) -> bool:
+    """Inserts ``row`` unless a row with primary key ``key`` exists; returns whether it inserted.
+
+    A concurrent insert of the same key fails on the primary key, and the caller's retry then sees it.
+    """
+    with Session(engine) as session:
+        if session.get(type(row), key) is not None:
+            return False
+        session.add(row)
+        session.commit()
+        return True

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
-from wi.database import create_db_engine, migrate
+from wi.database import create_db_engine, insert_once, migrate
 
 from .semantics import (
     OPEN,
@@ -173,24 +173,18 @@ class RegistryStore:
 
     def apply_notice(self, notice: NoticeBase, stream_seq: int) -> bool:
         """Records a notice as pending; False if it was recorded already."""
-        with Session(self.engine) as session:
-            if session.get(NoticeRecord, notice.notice_id) is not None:
-                return False
-            session.add(
-                NoticeRecord(
-                    notice_id=notice.notice_id,
-                    tenant=notice.tenant,
-                    workload=notice.workload,
-                    kind=notice.kind,
-                    issued_at=notice.issued_at,
-                    deadline=notice.deadline,
-                    state=NoticeState.PENDING,
-                    stream_seq=stream_seq,
-                    body=notice.model_dump_json(),
-                )
-            )
-            session.commit()
-            return True
+        row = NoticeRecord(
+            notice_id=notice.notice_id,
+            tenant=notice.tenant,
+            workload=notice.workload,
+            kind=notice.kind,
+            issued_at=notice.issued_at,
+            deadline=notice.deadline,
+            state=NoticeState.PENDING,
+            stream_seq=stream_seq,
+            body=notice.model_dump_json(),
+        )
+        return insert_once(self.engine, row, notice.notice_id)
 
     def apply_response(self, response: ResponseBase, stream_seq: int, received_at: datetime) -> NoticeStatus:
         """Applies a response to its notice and returns the new status.
