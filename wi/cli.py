@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--database-url", help="SQLAlchemy URL (WI_DATABASE_URL; default SQLite in the data dir)")
     up.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (WI_LOG_LEVEL)")
     up.add_argument(
+        "--services", help='platform services to run, comma-separated, "all" or "none" (WI_SERVICES)'
+    )
+    up.add_argument("--fleet", type=Path, help="the fleet file (WI_FLEET; default: the sample fleet)")
+    up.add_argument(
         "--dev", action="store_true", help="create and print a tenant token (tenant dev) and a platform token"
     )
 
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             configure_tracing()
             return asyncio.run(serve(settings))
-        except (NatsServerError, OSError, TelemetryError) as exc:
+        except (NatsServerError, OSError, TelemetryError, ValueError) as exc:
             print(f"wi up: {exc}", file=sys.stderr)
             return 1
     if args.command == "tokens":

@@ -170,3 +170,28 @@ def test_a_port_in_use_is_a_clear_error(data_dir: Path) -> None:
         )
     assert result.returncode == 1
     assert "Address already in use" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_service_is_a_clear_error_and_services_list_names_the_installed(data_dir: Path) -> None:
+    result = subprocess.run(
+        [
+            str(WI),
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--nats-port",
+            "0",
+            "--http-port",
+            "0",
+            "--services",
+            "bogus",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "services: bogus not installed (installed: allocator)" in result.stderr
+    assert "Traceback" not in result.stderr
+    listed = subprocess.run([str(WI), "services", "list"], capture_output=True, text=True, check=True)
+    assert listed.stdout.startswith("allocator") and "consumes deployment" in listed.stdout
