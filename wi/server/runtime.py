@@ -81,7 +81,8 @@ class Platform:
             self.store = await asyncio.to_thread(RegistryStore.open, settings.effective_database_url)
             self.tokens = TokenStore(self.store.engine)
             dev_tokens = await asyncio.to_thread(self._dev_tokens) if settings.dev else {}
-            nats_url, user, password = await asyncio.to_thread(self._start_nats)
+            # On this (the main) thread: the child's parent-death signal is bound to the forking thread.
+            nats_url, user, password = self._start_nats()
             self.bus = await Bus.connect(
                 nats_url, source="/wi/platform", name="wi-platform", user=user, password=password
             )
