@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -28,14 +28,29 @@ from wi.contract import Family, HintBase, Message, TenantMessage, utc_now
 from wi.registry import HINTS_CONSUMER, RegistryStore, caught_up
 
 from .fleet import Fleet
+from .inventory import Instance, inventory_from
 
 log = logging.getLogger("wi.services")
 
 ENTRY_POINT_GROUP = "wi.services"
 HINTS_CATCH_UP_WAIT_S = 10.0
 
-HintLookup = Callable[[str, str], dict[str, HintBase]]
-"""(tenant, workload) to the workload-wide hints in effect, by kind."""
+ALLOCATOR = "allocator"
+"""The service whose placements make the inventory."""
+
+
+@dataclass(frozen=True)
+class View:
+    """What a decision may read, gathered by the runner before it calls ``decide``."""
+
+    hints: Mapping[tuple[str, str], dict[str, HintBase]]
+    """(tenant, workload) to the workload-wide hints in effect, for the workloads the input concerns."""
+    instances: tuple[Instance, ...] = ()
+    """What runs where (for services that declare ``needs_inventory``)."""
+
+    def hints_for(self, tenant: str, workload: str) -> dict[str, HintBase]:
+        """A workload's hints in effect, by kind (empty if it has none)."""
+        return dict(self.hints.get((tenant, workload), {}))
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,8 @@ class PlatformService(ABC):
     """The streams whose messages reach ``decide``."""
     event_kinds: ClassVar[frozenset[str]] = frozenset()
     """Platform events it acts on (if it consumes events); others are skipped."""
+    needs_inventory: ClassVar[bool] = False
+    """Whether ``decide`` reads what runs where (and the hints of every workload running)."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
@@ -70,8 +87,8 @@ class PlatformService(ABC):
         """Rebuilds the service's state from its own past decisions, oldest first (at start)."""
 
     @abstractmethod
-    def decide(self, message: Message, hints: HintLookup, now: datetime) -> list[Decision]:
-        """The decisions for one input. Pure: reads the given state, hints and time; does no I/O."""
+    def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
+        """The decisions for one input. Pure: reads its state, the view and the time; does no I/O."""
 
 
 def installed_services() -> dict[str, type[PlatformService]]:
@@ -130,8 +147,8 @@ class ServiceRunner:
             decisions = recorded
         else:
             await self._hints_applied()
-            hints = await asyncio.to_thread(self._snapshot_hints, message)
-            decisions = self.service.decide(message, lambda t, w: hints.get((t, w), {}), self.clock())
+            view = await asyncio.to_thread(self._view, message)
+            decisions = self.service.decide(message, view, self.clock())
             for decision in decisions:
                 if await asyncio.to_thread(self.audit.record, decision, self.clock()):
                     log.info(
@@ -157,8 +174,14 @@ class ServiceRunner:
                 last,
             )
 
-    def _snapshot_hints(self, message: Message) -> dict[tuple[str, str], dict[str, HintBase]]:
-        """The hints a decision may read: the workload's, for a message about one workload."""
+    def _view(self, message: Message) -> View:
+        """The hints (and, if the service needs it, the inventory) a decision may read."""
+        instances = (
+            inventory_from(self.audit.all_for(ALLOCATOR), self.service.fleet)
+            if self.service.needs_inventory
+            else ()
+        )
+        workloads = {(i.tenant, i.workload) for i in instances}
         if isinstance(message, TenantMessage):
-            return {(message.tenant, message.workload): self._hints(message.tenant, message.workload)}
-        return {}
+            workloads.add((message.tenant, message.workload))
+        return View({w: self._hints(*w) for w in workloads}, instances)

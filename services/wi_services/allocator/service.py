@@ -9,15 +9,18 @@ from typing import ClassVar
 from wi.audit import Decision
 from wi.contract import DeploymentRequest, Family, Message
 
-from ..plugin import HintLookup, PlatformService, ServiceContext
+from ..plugin import ALLOCATOR, PlatformService, ServiceContext, View
 from .policy import Goal, place
 from .steps import Usage
+
+ACTIONS = {"placed": "place", "deferred": "defer", "rejected": "reject"}
+"""The audit action of each placement outcome."""
 
 
 class VmAllocator(PlatformService):
     """Places deployment requests by their workloads' hints (see ``policy.place``)."""
 
-    name: ClassVar[str] = "allocator"
+    name: ClassVar[str] = ALLOCATOR
     consumes: ClassVar[tuple[Family, ...]] = (Family.DEPLOYMENT,)
 
     def __init__(self, context: ServiceContext) -> None:
@@ -35,15 +38,12 @@ class VmAllocator(PlatformService):
                 for server in decision.detail.get("servers", []):
                     self.usage.take(servers[server], booked)
 
-    def decide(self, message: Message, hints: HintLookup, now: datetime) -> list[Decision]:
+    def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         assert isinstance(message, DeploymentRequest)
-        placed = place(
-            self.fleet, self.usage, message, hints(message.tenant, message.workload), now, self.goal
-        )
+        hints = view.hints_for(message.tenant, message.workload)
+        placed = place(self.fleet, self.usage, message, hints, now, self.goal)
         notice = placed.notice.model_copy(update={"notice_id": f"placement-{message.request_id}"})
-        action = (
-            "place" if notice.outcome == "placed" else notice.outcome.removesuffix("ed").removesuffix("e")
-        )
+        action = ACTIONS[notice.outcome]
         return [
             Decision(
                 service=self.name,
