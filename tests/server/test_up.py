@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from wi_services import installed_services
 
 from wi.auth import token_id_of
 from wi.bus import Bus, hints_query_subject
@@ -191,7 +192,9 @@ def test_an_unknown_service_is_a_clear_error_and_services_list_names_the_install
         timeout=60,
     )
     assert result.returncode == 1
-    assert "services: bogus not installed (installed: allocator)" in result.stderr
+    installed = ", ".join(installed_services())
+    assert f"services: bogus not installed (installed: {installed})" in result.stderr
     assert "Traceback" not in result.stderr
     listed = subprocess.run([str(WI), "services", "list"], capture_output=True, text=True, check=True)
-    assert listed.stdout.startswith("allocator") and "consumes deployment" in listed.stdout
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(installed_services())
+    assert "consumes deployment" in listed.stdout

@@ -1,0 +1,110 @@
+"""Which instances to evict under capacity pressure, and with how much notice: pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from wi.contract import CapacityPressure, Evictability, HintBase, LatencyTolerance, Priority
+
+from ..inventory import Instance
+
+DEFAULT_MIN_NOTICE_S = 30
+"""The notice a workload gets when it said it is evictable but not how much notice it needs."""
+PRIORITY_COST = {"best_effort": 0, "low": 1, "normal": 2, "high": 3, "critical": 4}
+LATENCY_COST = {"tolerant": 0, "moderate": 1, "strict": 2}
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """One instance to evict, and when."""
+
+    instance: Instance
+    not_before: datetime
+    reason: str
+
+
+@dataclass
+class EvictionPlan:
+    """The evictions that free the capacity, and what could not be freed in time."""
+
+    evictions: list[Eviction] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    short_in_time_cores: int = 0
+    """Cores needed within the deadline that only notices longer than it could free."""
+    short_cores: int = 0
+    """Cores that could not be freed at all."""
+
+
+def eviction_cost(hints: dict[str, HintBase]) -> tuple[int, int]:
+    """How much evicting a workload costs it: (priority, latency strictness); lower goes first."""
+    priority = hints.get("priority")
+    latency = hints.get("latency_tolerance")
+    return (
+        PRIORITY_COST[priority.level] if isinstance(priority, Priority) else PRIORITY_COST["normal"],
+        LATENCY_COST[latency.latency_class]
+        if isinstance(latency, LatencyTolerance)
+        else LATENCY_COST["moderate"],
+    )
+
+
+def min_notice_s(hints: dict[str, HintBase]) -> int | None:
+    """The notice an evictable workload needs, or None if it is not evictable."""
+    evictability = hints.get("evictability")
+    if not isinstance(evictability, Evictability) or not evictability.evictable:
+        return None
+    return evictability.min_notice_s
+
+
+def plan_evictions(
+    pressure: CapacityPressure,
+    instances: Sequence[Instance],
+    hints_for: Callable[[str, str], dict[str, HintBase]],
+    already_evicting: frozenset[str],
+    now: datetime,
+) -> EvictionPlan:
+    """Evictions freeing ``cores_needed`` in the pressured cluster and pool at the least cost to workloads.
+
+    Never gives less notice than a workload's ``min_notice_s``: an instance whose notice is longer than
+    ``needed_within_s`` is evicted at its notice, and the shortfall is reported, not forced.
+    """
+    plan = EvictionPlan()
+    here = [i for i in instances if i.cluster == pressure.cluster and i.pool == pressure.pool]
+    candidates: list[tuple[bool, tuple[int, int], int, Instance, int]] = []
+    for instance in here:
+        if instance_key(instance) in already_evicting:
+            continue
+        hints = hints_for(instance.tenant, instance.workload)
+        notice = min_notice_s(hints)
+        if notice is None:
+            plan.log.append(f"{instance_key(instance)}: not evictable (no evictable hint); kept")
+            continue
+        late = notice > pressure.needed_within_s
+        candidates.append((late, eviction_cost(hints), -instance.cores, instance, notice))
+    candidates.sort(key=lambda c: (c[0], c[1], c[2], instance_key(c[3])))  # in time first, then cheapest
+    freed = freed_in_time = 0
+    for late, cost, _, instance, notice in candidates:
+        if freed >= pressure.cores_needed:
+            break
+        notice_s = max(notice, pressure.needed_within_s)
+        why = (
+            f"capacity pressure on {pressure.pool} in {pressure.cluster} ({pressure.cores_needed} cores "
+            f"within {pressure.needed_within_s} s); priority/latency cost {cost}, notice {notice_s} s"
+        )
+        plan.evictions.append(Eviction(instance, now + timedelta(seconds=notice_s), why))
+        plan.log.append(
+            f"evict {instance_key(instance)} ({instance.cores} cores) with {notice_s} s notice"
+            + (f", later than needed: its min_notice_s is {notice}" if late else "")
+        )
+        freed += instance.cores
+        if not late:
+            freed_in_time += instance.cores
+    plan.short_cores = max(0, pressure.cores_needed - freed)
+    plan.short_in_time_cores = max(0, min(pressure.cores_needed, freed) - freed_in_time)
+    return plan
+
+
+def instance_key(instance: Instance) -> str:
+    """An instance's id across tenants: tenant/workload/instance."""
+    return f"{instance.tenant}/{instance.workload}/{instance.instance}"

@@ -1,0 +1,101 @@
+"""The Spot/Harvest manager as a platform service: capacity pressure in, eviction notices out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar
+
+from wi.audit import Decision
+from wi.contract import Ack, CapacityPressure, Eviction, Family, Message
+
+from ..plugin import PlatformService, ServiceContext, View
+from .policy import instance_key, plan_evictions
+
+NAME = "spot-harvest"
+
+
+class SpotHarvestManager(PlatformService):
+    """Evicts spot and harvest instances under capacity pressure, keeping every workload's notice promise."""
+
+    name: ClassVar[str] = NAME
+    consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE)
+    event_kinds: ClassVar[frozenset[str]] = frozenset({"capacity_pressure"})
+    needs_inventory: ClassVar[bool] = True
+
+    def __init__(self, context: ServiceContext) -> None:
+        super().__init__(context)
+        self.evicting: dict[str, str] = {}
+        """Eviction notice id to the instance it evicts."""
+
+    def restore(self, decisions: Sequence[Decision]) -> None:
+        self.evicting = {
+            d.detail["notice_id"]: d.detail["instance"] for d in decisions if d.action == "notify"
+        }
+
+    def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
+        if isinstance(message, CapacityPressure):
+            return self._relieve(message, view, now)
+        if isinstance(message, Ack) and message.notice_id in self.evicting:
+            instance = self.evicting[message.notice_id]
+            return [
+                Decision(
+                    service=self.name,
+                    input_id=message.response_id,
+                    index=0,
+                    action="evict",
+                    summary=f"{instance}: acked, evicting now",
+                    reasons=(message.reason or "ready",),
+                    tenant=message.tenant,
+                    workload=message.workload,
+                    detail={"notice_id": message.notice_id, "instance": instance},
+                )
+            ]
+        return []
+
+    def _relieve(self, pressure: CapacityPressure, view: View, now: datetime) -> list[Decision]:
+        plan = plan_evictions(
+            pressure, view.instances, view.hints_for, frozenset(self.evicting.values()), now
+        )
+        decisions = []
+        for index, eviction in enumerate(plan.evictions):
+            instance = eviction.instance
+            notice = Eviction(
+                tenant=instance.tenant,
+                workload=instance.workload,
+                instance=instance.instance,
+                notice_id=f"evict-{pressure.event_id}-{index}",
+                not_before=eviction.not_before,
+                reason=eviction.reason[:500],
+            )
+            self.evicting[notice.notice_id] = instance_key(instance)
+            decisions.append(
+                Decision(
+                    service=self.name,
+                    input_id=pressure.event_id,
+                    index=index,
+                    action="notify",
+                    summary=f"{instance_key(instance)}: evict no earlier than {eviction.not_before:%H:%M:%S}",
+                    reasons=tuple(plan.log),
+                    notices=(notice,),
+                    tenant=instance.tenant,
+                    workload=instance.workload,
+                    detail={"notice_id": notice.notice_id, "instance": instance_key(instance)},
+                )
+            )
+        if plan.short_cores or plan.short_in_time_cores:
+            decisions.append(
+                Decision(
+                    service=self.name,
+                    input_id=pressure.event_id,
+                    index=len(decisions),
+                    action="alert",
+                    summary=(
+                        f"operator: {pressure.cluster}/{pressure.pool} needs {pressure.cores_needed} cores "
+                        f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
+                        f"notice promises, {plan.short_cores} cannot be freed"
+                    ),
+                    reasons=tuple(plan.log),
+                )
+            )
+        return decisions

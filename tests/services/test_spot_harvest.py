@@ -1,0 +1,115 @@
+"""The Spot/Harvest manager: pure eviction plans, and evictions end to end."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from wi_sdk import Eviction, Received, WorkloadClient
+from wi_services.inventory import Instance
+from wi_services.spot_harvest import plan_evictions
+
+from tests.platform import Running, eventually
+from wi.audit import AuditStore
+from wi.contract import CapacityPressure, Evictability, HintBase, LatencyTolerance, Pool, Priority
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def _instance(workload: str, cores: int = 8, cluster: str = "c1", pool: Pool = Pool.SPOT) -> Instance:
+    return Instance("acme", workload, "d", f"{workload}-0", f"{workload}-server", cluster, pool, cores)
+
+
+def _hints(**by_workload: list[HintBase]) -> dict[tuple[str, str], dict[str, HintBase]]:
+    return {("acme", w): {h.kind: h for h in hints} for w, hints in by_workload.items()}
+
+
+def _pressure(cores: int, within_s: int) -> CapacityPressure:
+    return CapacityPressure(cluster="c1", pool="spot", cores_needed=cores, needed_within_s=within_s)
+
+
+def _evictable(workload: str, notice_s: int, level: str = "normal") -> list[HintBase]:
+    return [
+        Evictability(tenant="acme", workload=workload, evictable=True, min_notice_s=notice_s),
+        Priority(tenant="acme", workload=workload, level=level),
+    ]
+
+
+def test_the_least_costly_workloads_go_first_and_no_notice_is_shorter_than_promised() -> None:
+    instances = [_instance("important"), _instance("cheap"), _instance("patient")]
+    hints = _hints(
+        important=_evictable("important", 60, "high"),
+        cheap=_evictable("cheap", 60, "best_effort"),
+        patient=_evictable("patient", 600, "low"),
+    )
+    plan = plan_evictions(
+        _pressure(16, within_s=120), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW
+    )
+    assert [e.instance.workload for e in plan.evictions] == ["cheap", "important"]
+    for eviction in plan.evictions:
+        promised = hints[("acme", eviction.instance.workload)]["evictability"].min_notice_s  # type: ignore[attr-defined]
+        assert eviction.not_before - NOW >= timedelta(seconds=promised)
+    assert (plan.short_cores, plan.short_in_time_cores) == (0, 0)
+
+
+def test_an_immediate_need_keeps_the_promise_and_reports_the_shortfall() -> None:
+    instances = [_instance("slow", cores=16)]
+    hints = _hints(slow=_evictable("slow", 300))
+    plan = plan_evictions(
+        _pressure(16, within_s=0), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW
+    )
+    [eviction] = plan.evictions
+    assert eviction.not_before == NOW + timedelta(seconds=300)
+    assert plan.short_in_time_cores == 16 and "its min_notice_s is 300" in plan.log[0]
+
+
+def test_workloads_that_did_not_say_they_are_evictable_are_kept() -> None:
+    instances = [_instance("silent"), _instance("web", cluster="c2")]
+    plan = plan_evictions(_pressure(8, within_s=60), instances, lambda t, w: {}, frozenset(), NOW)
+    assert plan.evictions == [] and plan.short_cores == 8
+    assert plan.log == ["acme/silent/silent-0: not evictable (no evictable hint); kept"]
+
+
+def test_latency_tolerance_breaks_ties_in_priority() -> None:
+    instances = [_instance("strict"), _instance("tolerant")]
+    hints = _hints(
+        strict=[
+            *_evictable("strict", 30),
+            LatencyTolerance(tenant="acme", workload="strict", latency_class="strict"),
+        ],
+        tolerant=[
+            *_evictable("tolerant", 30),
+            LatencyTolerance(tenant="acme", workload="tolerant", latency_class="tolerant"),
+        ],
+    )
+    plan = plan_evictions(_pressure(8, 60), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW)
+    assert [e.instance.workload for e in plan.evictions] == ["tolerant"]
+
+
+async def test_pressure_evicts_with_the_promised_notice_and_an_ack_lets_it_go_early(running: Running) -> None:
+    evictions: list[Received[Eviction]] = []
+    async with WorkloadClient(
+        tenant="acme", workload="batch", url=running.endpoints.nats_url, token=running.acme
+    ) as client:
+
+        @client.on(Eviction)
+        async def ready(notice: Received[Eviction]) -> None:
+            evictions.append(notice)
+            await notice.ack(reason="checkpoint saved")
+
+        client.start()
+        await client.hint(client.new(Evictability, evictable=True, min_notice_s=120))
+        await client.deploy(deployment="train", instances=1, cores=16, memory_gb=64)
+        assert running.platform.store is not None
+        audit = AuditStore(running.platform.store.engine)
+        await eventually(lambda: audit.recent("allocator"))
+        [placed] = audit.recent("allocator")
+        cluster = placed.detail["servers"][0].split("-")[0]
+        await running.bus.publish(
+            CapacityPressure(cluster=cluster, pool="spot", cores_needed=16, needed_within_s=30)
+        )
+        await eventually(lambda: evictions)
+        left = evictions[0].time_left()
+        assert left is not None and timedelta(seconds=110) < left <= timedelta(seconds=120)
+        await eventually(lambda: any(d.action == "evict" for d in audit.recent("spot-harvest")))
+    actions = [d.action for d in reversed(audit.recent("spot-harvest"))]
+    assert actions[:2] == ["notify", "alert"] and actions[-1] == "evict"
