@@ -5,10 +5,11 @@ decisions out, no I/O. The shell (``ServiceRunner``) consumes through durable Je
 by every process of the service, hands each input to ``decide`` with the workloads' effective hints,
 records every decision with its reasons in the audit table, and publishes the decisions' notices.
 
-Decisions are keyed by the input's id. When an input comes again (a redelivery after a crash), the
-runner publishes the notices it recorded rather than deciding anew, and the notices' ids are fixed by
-the decision, so JetStream and the registry store them once: a restarted process neither repeats an
-action nor loses one.
+``decide`` changes nothing; the runner applies each decision to the service's state once it is
+recorded, so a failure in between leaves the state as it was for the retry. Decisions are keyed by the
+input's id. When an input comes again (a redelivery after a crash), the runner publishes the notices it
+recorded rather than deciding anew, and the notices' ids are fixed by the decision, so JetStream and
+the registry store them once: a restarted process neither repeats an action nor loses one.
 """
 
 from __future__ import annotations
@@ -83,12 +84,21 @@ class PlatformService(ABC):
         self.fleet = context.fleet
 
     @abstractmethod
+    def reset(self) -> None:
+        """Forgets all state (before ``restore`` replays the recorded decisions)."""
+
+    @abstractmethod
+    def apply(self, decisions: Sequence[Decision]) -> None:
+        """Moves the state on by decisions now recorded. ``decide`` itself changes nothing."""
+
     def restore(self, decisions: Sequence[Decision]) -> None:
-        """Rebuilds the service's state from its own past decisions, oldest first (at start)."""
+        """Rebuilds the state from the service's own past decisions, oldest first (at start)."""
+        self.reset()
+        self.apply(decisions)
 
     @abstractmethod
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
-        """The decisions for one input. Pure: reads its state, the view and the time; does no I/O."""
+        """The decisions for one input. Pure: reads its state, the view and the time; changes nothing."""
 
 
 def installed_services() -> dict[str, type[PlatformService]]:
@@ -151,6 +161,7 @@ class ServiceRunner:
             decisions = self.service.decide(message, view, self.clock())
             for decision in decisions:
                 if await asyncio.to_thread(self.audit.record, decision, self.clock()):
+                    self.service.apply([decision])
                     log.info(
                         "%s decided %s for %s/%s: %s; because %s",
                         name,

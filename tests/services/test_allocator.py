@@ -143,3 +143,19 @@ def test_the_sample_fleet_loads_with_its_references_resolved() -> None:
     fleet = load_fleet()
     assert {s.pool for s in fleet.servers} == {"regular", "spot", "harvest", "oversubscribed"}
     assert len(fleet.llm_endpoints) == 2
+
+
+def test_decide_changes_nothing_until_the_runner_applies_the_recorded_decision() -> None:
+    from wi_services import ServiceContext
+    from wi_services.allocator import VmAllocator
+    from wi_services.plugin import View
+
+    allocator = VmAllocator(ServiceContext(_fleet()))
+    request = _request(instances=2, cores=8)
+    first = allocator.decide(request, View({}), NOW)
+    again = allocator.decide(request, View({}), NOW)
+    assert first == again and allocator.usage.cores == {}
+    allocator.apply(first)
+    assert sum(allocator.usage.cores.values()) == 16
+    allocator.restore(first)
+    assert sum(allocator.usage.cores.values()) == 16, "restore starts from nothing"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from wi.contract import (
     Availability,
@@ -124,7 +125,12 @@ def place(
     regions, geography = _allowed_regions(hints)
     base = Ask(request, pools, regions, geography)
     log = [f"pools: {why_pools}"]
-    who = {"tenant": request.tenant, "workload": request.workload, "deployment": request.deployment}
+    who: dict[str, Any] = {
+        "tenant": request.tenant,
+        "workload": request.workload,
+        "deployment": request.deployment,
+        "issued_at": now,
+    }
     delay = hints.get("delay_tolerance")
     patient = isinstance(delay, DelayTolerance) and delay.start_within_s > 0
 
@@ -141,7 +147,7 @@ def place(
         reason = f"deferred to {start:%Y-%m-%d %H:%M} UTC: capacity is tight and the deployment may wait"
         return Placed(Placement(**who, outcome="deferred", start_at=start, reason=reason), log=log)
 
-    trial = Usage(dict(usage.cores), dict(usage.memory_gb), dict(usage.gpus))
+    trial = usage.copy()
     chosen: list[Server] = []
     for index in range(request.instances):
         ask = Ask(request, pools, regions, geography, frozenset(s.fault_domain for s in chosen))
@@ -177,7 +183,7 @@ def place(
 
 
 def _unplaced(
-    request: DeploymentRequest, who: dict[str, str], outcome: str, now: datetime, hints: dict[str, HintBase]
+    request: DeploymentRequest, who: dict[str, Any], outcome: str, now: datetime, hints: dict[str, HintBase]
 ) -> Placement:
     if outcome == "deferred":
         delay = hints["delay_tolerance"]

@@ -27,21 +27,22 @@ class VmAllocator(PlatformService):
         super().__init__(context)
         self.goal = Goal(context.placement_goal)
         self.usage = Usage()
+        self._servers = {s.id: s for s in self.fleet.servers}
 
-    def restore(self, decisions: Sequence[Decision]) -> None:
+    def reset(self) -> None:
         self.usage = Usage()
-        servers = {s.id: s for s in self.fleet.servers}
+
+    def apply(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:
-            request = decision.detail.get("request")
-            if decision.action == "place" and request:
-                booked = DeploymentRequest.model_validate(request)
-                for server in decision.detail.get("servers", []):
-                    self.usage.take(servers[server], booked)
+            if decision.action == "place":
+                booked = DeploymentRequest.model_validate(decision.detail["request"])
+                for server in decision.detail["servers"]:
+                    self.usage.take(self._servers[server], booked)
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         assert isinstance(message, DeploymentRequest)
         hints = view.hints_for(message.tenant, message.workload)
-        placed = place(self.fleet, self.usage, message, hints, now, self.goal)
+        placed = place(self.fleet, self.usage.copy(), message, hints, now, self.goal)
         notice = placed.notice.model_copy(update={"notice_id": f"placement-{message.request_id}"})
         action = ACTIONS[notice.outcome]
         return [

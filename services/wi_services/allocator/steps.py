@@ -43,6 +43,10 @@ class Usage:
         self.memory_gb[server.id] = self.memory_gb.get(server.id, 0.0) + request.memory_gb
         self.gpus[server.id] = self.gpus.get(server.id, 0) + request.gpus
 
+    def copy(self) -> Usage:
+        """An independent copy (to try a placement without booking it)."""
+        return Usage(dict(self.cores), dict(self.memory_gb), dict(self.gpus))
+
     def free_cores(self, server: Server) -> int:
         """Cores still free on the server."""
         return server.cores - self.cores.get(server.id, 0)

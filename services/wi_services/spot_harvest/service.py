@@ -28,10 +28,13 @@ class SpotHarvestManager(PlatformService):
         self.evicting: dict[str, str] = {}
         """Eviction notice id to the instance it evicts."""
 
-    def restore(self, decisions: Sequence[Decision]) -> None:
-        self.evicting = {
-            d.detail["notice_id"]: d.detail["instance"] for d in decisions if d.action == "notify"
-        }
+    def reset(self) -> None:
+        self.evicting = {}
+
+    def apply(self, decisions: Sequence[Decision]) -> None:
+        for decision in decisions:
+            if decision.action == "notify":
+                self.evicting[decision.detail["notice_id"]] = decision.detail["instance"]
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         if isinstance(message, CapacityPressure):
@@ -61,6 +64,7 @@ class SpotHarvestManager(PlatformService):
         for index, eviction in enumerate(plan.evictions):
             instance = eviction.instance
             notice = Eviction(
+                issued_at=now,
                 tenant=instance.tenant,
                 workload=instance.workload,
                 instance=instance.instance,
@@ -68,7 +72,6 @@ class SpotHarvestManager(PlatformService):
                 not_before=eviction.not_before,
                 reason=eviction.reason[:500],
             )
-            self.evicting[notice.notice_id] = instance_key(instance)
             decisions.append(
                 Decision(
                     service=self.name,
