@@ -24,6 +24,7 @@ class Instance:
     cluster: str
     pool: Pool
     cores: int
+    memory_gb: float
 
 
 def inventory_from(placements: Sequence[Decision], fleet: Fleet) -> tuple[Instance, ...]:
@@ -46,6 +47,7 @@ def inventory_from(placements: Sequence[Decision], fleet: Fleet) -> tuple[Instan
                     server.cluster,
                     server.pool,
                     request.cores,
+                    request.memory_gb,
                 )
             )
     return tuple(instances)

@@ -6,17 +6,26 @@ from datetime import UTC, datetime, timedelta
 
 from wi_sdk import Eviction, Received, WorkloadClient
 from wi_services.inventory import Instance
-from wi_services.spot_harvest import plan_evictions
+from wi_services.spot_harvest import plan_evictions, share_spare_cores
 
 from tests.platform import Running, eventually
 from wi.audit import AuditStore
-from wi.contract import CapacityPressure, Evictability, HintBase, LatencyTolerance, Pool, Priority
+from wi.contract import (
+    CapacityPressure,
+    Evictability,
+    HintBase,
+    LatencyTolerance,
+    Pool,
+    Priority,
+    Scaling,
+    SpareCapacity,
+)
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def _instance(workload: str, cores: int = 8, cluster: str = "c1", pool: Pool = Pool.SPOT) -> Instance:
-    return Instance("acme", workload, "d", f"{workload}-0", f"{workload}-server", cluster, pool, cores)
+    return Instance("acme", workload, "d", f"{workload}-0", f"{workload}-server", cluster, pool, cores, 32.0)
 
 
 def _hints(**by_workload: list[HintBase]) -> dict[tuple[str, str], dict[str, HintBase]]:
@@ -113,3 +122,64 @@ async def test_pressure_evicts_with_the_promised_notice_and_an_ack_lets_it_go_ea
         await eventually(lambda: any(d.action == "evict" for d in audit.recent("spot-harvest")))
     actions = [d.action for d in reversed(audit.recent("spot-harvest"))]
     assert actions[:2] == ["notify", "alert"] and actions[-1] == "evict"
+
+
+def _harvest_vm(workload: str, cores: int = 8) -> Instance:
+    return Instance("acme", workload, "d", f"{workload}-0", "h1", "c1", Pool.HARVEST, cores, 32.0)
+
+
+def _scaling(workload: str, low: int, high: int, level: str = "normal") -> list[HintBase]:
+    return [
+        Scaling(tenant="acme", workload=workload, stateless=True, min_cores=low, max_cores=high),
+        Priority(tenant="acme", workload=workload, level=level),
+    ]
+
+
+def test_spare_cores_go_to_minimums_first_then_by_priority_up_to_each_maximum() -> None:
+    vms = [_harvest_vm("low"), _harvest_vm("high")]
+    hints = _hints(low=_scaling("low", 4, 32, "low"), high=_scaling("high", 4, 16, "high"))
+    plan = share_spare_cores(
+        SpareCapacity(server="h1", spare_cores=30, spare_memory_gb=100),
+        vms,
+        lambda t, w: hints.get((t, w), {}),
+    )
+    assert plan.cores == {"acme/high/high-0": 16, "acme/low/low-0": 14} and plan.short_cores == 0
+
+
+def test_harvest_never_goes_below_its_minimum() -> None:
+    vms = [_harvest_vm("a"), _harvest_vm("b")]
+    hints = _hints(a=_scaling("a", 6, 12), b=_scaling("b", 6, 12))
+    plan = share_spare_cores(
+        SpareCapacity(server="h1", spare_cores=8, spare_memory_gb=10), vms, lambda t, w: hints.get((t, w), {})
+    )
+    assert plan.cores == {"acme/a/a-0": 6, "acme/b/b-0": 6} and plan.short_cores == 4
+
+
+def test_resize_notices_grow_now_and_shrink_after_the_workloads_notice() -> None:
+    from wi_services import ServiceContext, load_fleet
+    from wi_services.plugin import View
+    from wi_services.spot_harvest import SpotHarvestManager
+
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    vm = _harvest_vm("batch", cores=8)
+    hints = _hints(
+        batch=[
+            *_scaling("batch", 4, 16),
+            Evictability(tenant="acme", workload="batch", evictable=True, min_notice_s=90),
+        ]
+    )
+    grow = manager.decide(
+        SpareCapacity(server="h1", spare_cores=20, spare_memory_gb=50), View(hints, (vm,)), NOW
+    )
+    [(resize,)] = [d.notices for d in grow]
+    assert (resize.cores, resize.effective_at) == (16, NOW)  # type: ignore[attr-defined]
+    manager.apply(grow)
+    same = manager.decide(
+        SpareCapacity(server="h1", spare_cores=16, spare_memory_gb=50), View(hints, (vm,)), NOW
+    )
+    assert same == []
+    shrink = manager.decide(
+        SpareCapacity(server="h1", spare_cores=5, spare_memory_gb=50), View(hints, (vm,)), NOW
+    )
+    [(resize,)] = [d.notices for d in shrink]
+    assert (resize.cores, resize.effective_at) == (5, NOW + timedelta(seconds=90))  # type: ignore[attr-defined]

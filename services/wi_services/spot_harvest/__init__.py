@@ -1,6 +1,16 @@
-"""The Spot/Harvest manager: evictions under capacity pressure that keep every notice promise."""
+"""The Spot/Harvest manager: evictions under capacity pressure that keep every notice promise, and Harvest
+VM resizes that share a server's spare cores within each VM's core range."""
 
+from .harvest import HarvestPlan, share_spare_cores
 from .policy import DEFAULT_MIN_NOTICE_S, EvictionPlan, eviction_cost, plan_evictions
 from .service import SpotHarvestManager
 
-__all__ = ["DEFAULT_MIN_NOTICE_S", "EvictionPlan", "SpotHarvestManager", "eviction_cost", "plan_evictions"]
+__all__ = [
+    "DEFAULT_MIN_NOTICE_S",
+    "EvictionPlan",
+    "HarvestPlan",
+    "SpotHarvestManager",
+    "eviction_cost",
+    "plan_evictions",
+    "share_spare_cores",
+]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from wi.audit import Decision
-from wi.contract import Ack, CapacityPressure, Eviction, Family, Message
+from wi.contract import Ack, CapacityPressure, Eviction, Family, Message, Resize, SpareCapacity
 
 from ..plugin import PlatformService, ServiceContext, View
-from .policy import instance_key, plan_evictions
+from .harvest import share_spare_cores
+from .policy import DEFAULT_MIN_NOTICE_S, instance_key, min_notice_s, plan_evictions
 
 NAME = "spot-harvest"
 
@@ -20,25 +21,32 @@ class SpotHarvestManager(PlatformService):
 
     name: ClassVar[str] = NAME
     consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE)
-    event_kinds: ClassVar[frozenset[str]] = frozenset({"capacity_pressure"})
+    event_kinds: ClassVar[frozenset[str]] = frozenset({"capacity_pressure", "spare_capacity"})
     needs_inventory: ClassVar[bool] = True
 
     def __init__(self, context: ServiceContext) -> None:
         super().__init__(context)
         self.evicting: dict[str, str] = {}
         """Eviction notice id to the instance it evicts."""
+        self.harvest_cores: dict[str, int] = {}
+        """Harvest VM to the cores it was last resized to."""
 
     def reset(self) -> None:
         self.evicting = {}
+        self.harvest_cores = {}
 
     def apply(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:
             if decision.action == "notify":
                 self.evicting[decision.detail["notice_id"]] = decision.detail["instance"]
+            elif decision.action == "resize":
+                self.harvest_cores[decision.detail["instance"]] = decision.detail["cores"]
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         if isinstance(message, CapacityPressure):
             return self._relieve(message, view, now)
+        if isinstance(message, SpareCapacity):
+            return self._resize(message, view, now)
         if isinstance(message, Ack) and message.notice_id in self.evicting:
             instance = self.evicting[message.notice_id]
             return [
@@ -98,6 +106,55 @@ class SpotHarvestManager(PlatformService):
                         f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
                         f"notice promises, {plan.short_cores} cannot be freed"
                     ),
+                    reasons=tuple(plan.log),
+                )
+            )
+        return decisions
+
+    def _resize(self, spare: SpareCapacity, view: View, now: datetime) -> list[Decision]:
+        plan = share_spare_cores(spare, view.instances, view.hints_for)
+        decisions: list[Decision] = []
+        for instance in view.instances:
+            key = instance_key(instance)
+            if key not in plan.cores:
+                continue
+            before, after = self.harvest_cores.get(key, instance.cores), plan.cores[key]
+            if after == before:
+                continue
+            hints = view.hints_for(instance.tenant, instance.workload)
+            notice_s = 0 if after > before else (min_notice_s(hints) or DEFAULT_MIN_NOTICE_S)
+            notice = Resize(
+                issued_at=now,
+                tenant=instance.tenant,
+                workload=instance.workload,
+                instance=instance.instance,
+                notice_id=f"resize-{spare.event_id}-{len(decisions)}",
+                cores=after,
+                memory_gb=instance.memory_gb,
+                effective_at=now + timedelta(seconds=notice_s),
+            )
+            decisions.append(
+                Decision(
+                    service=self.name,
+                    input_id=spare.event_id,
+                    index=len(decisions),
+                    action="resize",
+                    summary=f"{key}: {before} -> {after} cores",
+                    reasons=tuple(plan.log),
+                    notices=(notice,),
+                    tenant=instance.tenant,
+                    workload=instance.workload,
+                    detail={"instance": key, "cores": after},
+                )
+            )
+        if plan.short_cores:
+            decisions.append(
+                Decision(
+                    service=self.name,
+                    input_id=spare.event_id,
+                    index=len(decisions),
+                    action="alert",
+                    summary=f"operator: {spare.server} lacks {plan.short_cores} cores for Harvest minimums",
                     reasons=tuple(plan.log),
                 )
             )
