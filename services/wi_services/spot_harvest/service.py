@@ -96,17 +96,13 @@ class SpotHarvestManager(PlatformService):
             )
         if plan.short_cores or plan.short_in_time_cores:
             decisions.append(
-                Decision(
-                    service=self.name,
-                    input_id=pressure.event_id,
-                    index=len(decisions),
-                    action="alert",
-                    summary=(
-                        f"operator: {pressure.cluster}/{pressure.pool} needs {pressure.cores_needed} cores "
-                        f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
-                        f"notice promises, {plan.short_cores} cannot be freed"
-                    ),
-                    reasons=tuple(plan.log),
+                self._alert(
+                    pressure.event_id,
+                    len(decisions),
+                    plan.log,
+                    f"operator: {pressure.cluster}/{pressure.pool} needs {pressure.cores_needed} cores "
+                    f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
+                    f"notice promises, {plan.short_cores} cannot be freed",
                 )
             )
         return decisions
@@ -149,13 +145,22 @@ class SpotHarvestManager(PlatformService):
             )
         if plan.short_cores:
             decisions.append(
-                Decision(
-                    service=self.name,
-                    input_id=spare.event_id,
-                    index=len(decisions),
-                    action="alert",
-                    summary=f"operator: {spare.server} lacks {plan.short_cores} cores for Harvest minimums",
-                    reasons=tuple(plan.log),
+                self._alert(
+                    spare.event_id,
+                    len(decisions),
+                    plan.log,
+                    f"operator: {spare.server} lacks {plan.short_cores} cores for its Harvest VMs' minimums",
                 )
             )
         return decisions
+
+    def _alert(self, input_id: str, index: int, log: list[str], summary: str) -> Decision:
+        """A decision with no notice: something the operator must see, with the steps that led to it."""
+        return Decision(
+            service=self.name,
+            input_id=input_id,
+            index=index,
+            action="alert",
+            summary=summary,
+            reasons=tuple(log),
+        )
