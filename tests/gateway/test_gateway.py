@@ -295,3 +295,26 @@ def _collect(into: list[str]) -> Any:
         into.append(str(exc))
 
     return record
+
+
+async def test_reading_on_from_the_open_notices_skips_those_already_answered(
+    running: Running, http: httpx.AsyncClient
+) -> None:
+    auth = _bearer(running.acme)
+    soon = utc_now() + timedelta(minutes=5)
+    pending = Eviction(tenant="acme", workload="web", instance="web-0", reason="spot", not_before=soon)
+    answered = Eviction(tenant="acme", workload="web", instance="web-1", reason="spot", not_before=soon)
+    for notice in (pending, answered):
+        await running.bus.publish(notice)
+        await eventually(lambda notice=notice: notice_state(running, notice.notice_id))
+    ack = await http.post(
+        f"/v1/workloads/web/notices/{answered.notice_id}/responses", json={"action": "ack"}, headers=auth
+    )
+    assert ack.status_code == 202
+    await eventually(lambda: notice_state(running, answered.notice_id) == "acked")
+    first = (await http.get("/v1/workloads/web/notices", headers=auth)).json()
+    assert [d["notice"]["notice_id"] for d in first["notices"]] == [pending.notice_id]
+    later = (
+        await http.get("/v1/workloads/web/notices", params={"after": first["next_cursor"]}, headers=auth)
+    ).json()
+    assert later["notices"] == [], "an answered notice came back after the open ones"

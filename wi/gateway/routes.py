@@ -223,13 +223,18 @@ def _delivery(stored: StoredNotice, now: datetime) -> NoticeDelivery:
     )
 
 
-async def _next_notices(
+async def _read_notices(
     request: Request, tenant: str, workload: str, after: int | None
-) -> list[StoredNotice]:
-    """Notices after the cursor or, without one, the open ones."""
-    return await asyncio.to_thread(
-        _store(request).notices, tenant, workload, after=after, open_only=after is None
-    )
+) -> tuple[list[StoredNotice], int]:
+    """Notices after the cursor or, without one, the open ones; and the cursor to read on from.
+
+    Without a cursor, the newest notice's position is read first: a notice stored after that read is
+    open, so it is in this answer or after the returned cursor, never skipped.
+    """
+    store = _store(request)
+    start = after if after is not None else await asyncio.to_thread(store.notice_cursor, tenant, workload)
+    found = await asyncio.to_thread(store.notices, tenant, workload, after=after, open_only=after is None)
+    return found, max([start, *(n.stream_seq for n in found)])
 
 
 @tenant_router.get(
@@ -254,14 +259,11 @@ async def get_notices(
     stopping: asyncio.Event = request.app.state.stopping
     deadline = asyncio.get_running_loop().time() + min(wait, request.app.state.long_poll_max_s)
     while True:
-        found = await _next_notices(request, caller.tenant, workload, after)
+        found, cursor = await _read_notices(request, caller.tenant, workload, after)
         if found or asyncio.get_running_loop().time() >= deadline or stopping.is_set():
             break
         await asyncio.sleep(NOTICE_POLL_S)
     now = utc_now()
-    cursor = max([n.stream_seq for n in found], default=after or 0)
-    if after is None and not found:
-        cursor = await asyncio.to_thread(_store(request).notice_cursor, caller.tenant, workload)
     return NoticePage(notices=[_delivery(n, now) for n in found], next_cursor=cursor)
 
 
@@ -290,15 +292,12 @@ async def stream_notices(
         quiet_since = asyncio.get_running_loop().time()
         yield ": connected\n\n"
         while not stopping.is_set() and not await request.is_disconnected():
-            found = await _next_notices(request, tenant, workload, position)
+            found, position = await _read_notices(request, tenant, workload, position)
             now = utc_now()
             for stored in found:
                 data = _delivery(stored, now).model_dump_json()
                 yield f"id: {stored.stream_seq}\nevent: notice\ndata: {data}\n\n"
-            if position is None:
-                position = await asyncio.to_thread(_store(request).notice_cursor, tenant, workload)
             if found:
-                position = max(position, *(n.stream_seq for n in found))
                 quiet_since = asyncio.get_running_loop().time()
             elif asyncio.get_running_loop().time() - quiet_since > SSE_KEEPALIVE_S:
                 yield ": keep-alive\n\n"
