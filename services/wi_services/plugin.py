@@ -1,9 +1,11 @@
 """The contract of a platform service, and the shell that runs one on the bus.
 
-A service declares what it consumes and decides with a pure policy: its state and one input in,
-decisions out, no I/O. The shell (``ServiceRunner``) consumes through durable JetStream consumers shared
-by every process of the service, hands each input to ``decide`` with the workloads' effective hints,
-records every decision with its reasons in the audit table, and publishes the decisions' notices.
+A service declares the streams it consumes, says which of their messages it wants, and decides with a
+pure policy: its state and one input in, decisions out, no I/O. The shell (``ServiceRunner``) consumes
+through durable JetStream consumers shared by every process of the service, drops what the service does
+not want before any other work, hands each input to ``decide`` with a view of the hints (and of what
+runs where), records every decision with its reasons in the audit table, and publishes the decisions'
+notices.
 
 ``decide`` changes nothing; the runner applies each decision to the service's state once it is
 recorded, so a failure in between leaves the state as it was for the retry. Decisions are keyed by the
@@ -74,14 +76,16 @@ class PlatformService(ABC):
     """The name `wi up --services` and `wi audit` use."""
     consumes: ClassVar[tuple[Family, ...]]
     """The streams whose messages reach ``decide``."""
-    event_kinds: ClassVar[frozenset[str]] = frozenset()
-    """Platform events it acts on (if it consumes events); others are skipped."""
     needs_inventory: ClassVar[bool] = False
     """Whether ``decide`` reads what runs where (and the hints of every workload running)."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
         self.fleet = context.fleet
+
+    def wants(self, message: Message) -> bool:
+        """Whether an input concerns the service; the runner drops the rest before any other work."""
+        return True
 
     @abstractmethod
     def reset(self) -> None:
@@ -148,7 +152,7 @@ class ServiceRunner:
 
     async def _handle(self, delivery: Delivery) -> None:
         message = delivery.message
-        if message.family is Family.EVENT and message.kind not in self.service.event_kinds:
+        if not self.service.wants(message):
             return
         name = self.service.name
         recorded = await asyncio.to_thread(self.audit.for_input, name, message.message_id)

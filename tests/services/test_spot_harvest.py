@@ -183,3 +183,31 @@ def test_resize_notices_grow_now_and_shrink_after_the_workloads_notice() -> None
     )
     [(resize,)] = [d.notices for d in shrink]
     assert (resize.cores, resize.effective_at) == (5, NOW + timedelta(seconds=90))  # type: ignore[attr-defined]
+
+
+def test_the_manager_wants_pressure_spare_capacity_and_acks_to_its_own_evictions_only() -> None:
+    from wi_services import ServiceContext, load_fleet
+    from wi_services.spot_harvest import SpotHarvestManager
+
+    from wi.audit import Decision
+    from wi.contract import Ack, PowerCap
+
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    assert manager.wants(_pressure(8, 60))
+    assert manager.wants(SpareCapacity(server="h1", spare_cores=4, spare_memory_gb=8))
+    assert not manager.wants(PowerCap(power_domain="row-1", cap_watts=1000))
+    ours = Ack(tenant="acme", workload="batch", notice_id="evict-e1-0")
+    assert not manager.wants(ours), "an ack to a notice it did not send"
+    manager.apply(
+        [
+            Decision(
+                service="spot-harvest",
+                input_id="e1",
+                index=0,
+                action="notify",
+                summary="s",
+                detail={"notice_id": "evict-e1-0", "instance": "acme/batch/train-0"},
+            )
+        ]
+    )
+    assert manager.wants(ours)

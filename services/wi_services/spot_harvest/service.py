@@ -21,7 +21,6 @@ class SpotHarvestManager(PlatformService):
 
     name: ClassVar[str] = NAME
     consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE)
-    event_kinds: ClassVar[frozenset[str]] = frozenset({"capacity_pressure", "spare_capacity"})
     needs_inventory: ClassVar[bool] = True
 
     def __init__(self, context: ServiceContext) -> None:
@@ -30,6 +29,11 @@ class SpotHarvestManager(PlatformService):
         """Eviction notice id to the instance it evicts."""
         self.harvest_cores: dict[str, int] = {}
         """Harvest VM to the cores it was last resized to."""
+
+    def wants(self, message: Message) -> bool:
+        if isinstance(message, CapacityPressure | SpareCapacity):
+            return True
+        return isinstance(message, Ack) and message.notice_id in self.evicting
 
     def reset(self) -> None:
         self.evicting = {}
