@@ -122,6 +122,10 @@ class Fleet(_FleetModel):
         """A region by name."""
         return next(r for r in self.regions if r.name == name)
 
+    def server(self, server_id: str) -> Server:
+        """A server by id."""
+        return next(s for s in self.servers if s.id == server_id)
+
     def price_per_core_hour(self, server: Server) -> float:
         """What a core-hour on this server costs: its region's price times its pool's factor."""
         return self.region(server.region).price_per_core_hour * self.pool_price_factors[server.pool]

@@ -4,8 +4,8 @@ A service declares the streams it consumes, says which of their messages it want
 pure policy: its state and one input in, decisions out, no I/O. The shell (``ServiceRunner``) consumes
 through durable JetStream consumers shared by every process of the service, drops what the service does
 not want before any other work, hands each input to ``decide`` with a view of the hints (and of what
-runs where), records every decision with its reasons in the audit table, and publishes the decisions'
-notices.
+runs where), records every decision with its reasons in the audit table, and publishes the hints and
+notices the decisions send.
 
 ``decide`` changes nothing; the runner applies each decision to the service's state once it is
 recorded, so a failure in between leaves the state as it was for the retry. Decisions are keyed by the
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import ClassVar
+from uuid import NAMESPACE_URL, uuid5
 
 from wi.audit import AuditStore, Decision
 from wi.bus import Bus, Consumer, ConsumerSpec, Delivery
@@ -40,6 +41,16 @@ HINTS_CATCH_UP_WAIT_S = 10.0
 
 ALLOCATOR = "allocator"
 """The service whose placements make the inventory."""
+
+
+def derived_id(prefix: str, input_id: str, index: int) -> str:
+    """The id of something a decision sends: fixed by the input and position, so a re-send is the same.
+
+    Readable (``evict-<input>-0``) while that fits a message id's 128 characters, else a UUID derived
+    from the same parts.
+    """
+    readable = f"{prefix}-{input_id}-{index}"
+    return readable if len(readable) <= 128 else f"{prefix}-{uuid5(NAMESPACE_URL, readable)}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,14 @@ class PlatformService(ABC):
     def wants(self, message: Message) -> bool:
         """Whether an input concerns the service; the runner drops the rest before any other work."""
         return True
+
+    def concerns(self, message: Message) -> set[tuple[str, str]]:
+        """The (tenant, workload) pairs whose hints ``decide`` reads for this input (beyond the inventory's).
+
+        By default the workload a tenant message is about; a service acting on platform events for known
+        workloads (the LLM endpoints of a power domain, say) names them here.
+        """
+        return {(message.tenant, message.workload)} if isinstance(message, TenantMessage) else set()
 
     @abstractmethod
     def reset(self) -> None:
@@ -176,8 +195,8 @@ class ServiceRunner:
                         " | ".join(decision.reasons),
                     )
         for decision in decisions:
-            for notice in decision.notices:
-                await self.bus.publish(notice, source=f"/services/{name}")
+            for sent in (*decision.hints, *decision.notices):
+                await self.bus.publish(sent, source=f"/services/{name}")
 
     async def _hints_applied(self) -> None:
         """Waits until the registry has applied every hint published so far."""
@@ -196,7 +215,5 @@ class ServiceRunner:
             if self.service.needs_inventory
             else ()
         )
-        workloads = {(i.tenant, i.workload) for i in instances}
-        if isinstance(message, TenantMessage):
-            workloads.add((message.tenant, message.workload))
+        workloads = {(i.tenant, i.workload) for i in instances} | self.service.concerns(message)
         return View({w: self._hints(*w) for w in workloads}, instances)

@@ -11,17 +11,19 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from wi.contract import Notice, NoticeBase
+from wi.contract import Hint, HintBase, Notice, NoticeBase
 from wi.database import insert_once
 
 from .tables import DecisionRecord
 
 _notices: TypeAdapter[list[NoticeBase]] = TypeAdapter(list[Notice])  # type: ignore[arg-type]  # all NoticeBase
+_hints: TypeAdapter[list[HintBase]] = TypeAdapter(list[Hint])  # type: ignore[arg-type]  # all HintBase
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What a service decided about one input, why, and what it sent."""
+    """What a service decided about one input, why, and what it sent: notices, and hints it commits for a
+    workload (the terms of an accepted cost offer)."""
 
     service: str
     input_id: str
@@ -30,6 +32,7 @@ class Decision:
     summary: str
     reasons: tuple[str, ...] = ()
     notices: tuple[NoticeBase, ...] = ()
+    hints: tuple[HintBase, ...] = ()
     tenant: str | None = None
     workload: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +62,7 @@ class AuditStore:
             summary=decision.summary[:500],
             reasons=_json(list(decision.reasons)),
             notices=_notices.dump_json(list(decision.notices)).decode(),
+            hints=_hints.dump_json(list(decision.hints)).decode(),
             detail=_json(decision.detail),
             decided_at=decided_at,
         )
@@ -104,6 +108,7 @@ def _decision(record: DecisionRecord) -> Decision:
         summary=record.summary,
         reasons=tuple(json.loads(record.reasons)),
         notices=tuple(_notices.validate_json(record.notices)),
+        hints=tuple(_hints.validate_json(record.hints)),
         tenant=record.tenant,
         workload=record.workload,
         detail=json.loads(record.detail),

@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 
 class DecisionRecord(SQLModel, table=True):
-    """One decision of a platform service, with its reasons and the notices it sent."""
+    """One decision of a platform service, with its reasons and the notices and hints it sent."""
 
     __tablename__ = "decisions"
     __table_args__ = (Index("ix_decisions_input", "service", "input_id"),)
@@ -23,5 +23,8 @@ class DecisionRecord(SQLModel, table=True):
     summary: str = Field(max_length=500)
     reasons: str = Field(sa_type=Text, description="JSON list of the steps and reasons")
     notices: str = Field(sa_type=Text, description="JSON list of the notices sent")
+    hints: str = Field(
+        sa_type=Text, sa_column_kwargs={"server_default": "[]"}, description="JSON list of the hints sent"
+    )
     detail: str = Field(sa_type=Text, description="JSON the service needs to rebuild its state")
     decided_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)

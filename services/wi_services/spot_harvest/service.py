@@ -1,4 +1,5 @@
-"""The Spot/Harvest manager as a platform service: capacity pressure in, eviction notices out."""
+"""The Spot/Harvest manager as a platform service: capacity pressure in, eviction notices out; spare
+capacity in, Harvest resizes out; flexible workloads in, cost offers out."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from wi.audit import Decision
-from wi.contract import Ack, CapacityPressure, Eviction, Family, Message, Resize, SpareCapacity
+from wi.contract import (
+    Accept,
+    Ack,
+    CapacityPressure,
+    CostOffer,
+    Decline,
+    Eviction,
+    Family,
+    HintBase,
+    Message,
+    Placement,
+    Resize,
+    SpareCapacity,
+)
 
-from ..plugin import PlatformService, ServiceContext, View
+from ..plugin import PlatformService, ServiceContext, View, derived_id
 from .harvest import share_spare_cores
+from .offers import OFFER_HINT_KINDS, declined_until, eligible_offers, offer_expires_at
 from .policy import DEFAULT_MIN_NOTICE_S, instance_key, min_notice_s, plan_evictions
 
 NAME = "spot-harvest"
 
 
 class SpotHarvestManager(PlatformService):
-    """Evicts spot and harvest instances under capacity pressure, keeping every workload's notice promise."""
+    """Evicts under capacity pressure keeping every notice promise, resizes Harvest VMs, makes cost offers."""
 
     name: ClassVar[str] = NAME
-    consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE)
+    consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE, Family.HINT, Family.NOTICE)
     needs_inventory: ClassVar[bool] = True
 
     def __init__(self, context: ServiceContext) -> None:
@@ -29,28 +44,59 @@ class SpotHarvestManager(PlatformService):
         """Eviction notice id to the instance it evicts."""
         self.harvest_cores: dict[str, int] = {}
         """Harvest VM to the cores it was last resized to."""
+        self.offers: dict[str, tuple[str, CostOffer]] = {}
+        """Open cost offer's notice id to (offer name, the offer)."""
+        self.declined: dict[tuple[str, str, str], datetime] = {}
+        """(tenant, workload, offer) to the time before which it is not offered again."""
+        self.accepted: dict[tuple[str, str, str], float] = {}
+        """(tenant, workload, offer) to the discount taken, in percent."""
 
     def wants(self, message: Message) -> bool:
         if isinstance(message, CapacityPressure | SpareCapacity):
             return True
-        return isinstance(message, Ack) and message.notice_id in self.evicting
+        if isinstance(message, HintBase):
+            return message.instance is None and message.subject_kind in OFFER_HINT_KINDS
+        if isinstance(message, Placement):
+            return message.outcome == "placed"
+        if isinstance(message, Ack):
+            return message.notice_id in self.evicting
+        return isinstance(message, Accept | Decline) and message.notice_id in self.offers
 
     def reset(self) -> None:
         self.evicting = {}
         self.harvest_cores = {}
+        self.offers = {}
+        self.declined = {}
+        self.accepted = {}
 
     def apply(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:
+            detail = decision.detail
             if decision.action == "notify":
-                self.evicting[decision.detail["notice_id"]] = decision.detail["instance"]
+                self.evicting[detail["notice_id"]] = detail["instance"]
             elif decision.action == "resize":
-                self.harvest_cores[decision.detail["instance"]] = decision.detail["cores"]
+                self.harvest_cores[detail["instance"]] = detail["cores"]
+            elif decision.action == "offer":
+                offer = decision.notices[0]
+                assert isinstance(offer, CostOffer)
+                self.offers[offer.notice_id] = (detail["offer"], offer)
+            elif decision.action in ("accept", "decline", "refuse"):
+                name, offer = self.offers.pop(detail["notice_id"])
+                key = (offer.tenant, offer.workload, name)
+                if decision.action == "accept":
+                    self.accepted[key] = offer.discount_pct
+                elif decision.action == "decline":
+                    self.declined[key] = datetime.fromisoformat(detail["until"])
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         if isinstance(message, CapacityPressure):
             return self._relieve(message, view, now)
         if isinstance(message, SpareCapacity):
             return self._resize(message, view, now)
+        if isinstance(message, HintBase | Placement):
+            return self._offer(message.tenant, message.workload, message.message_id, view, now)
+        if isinstance(message, Accept | Decline) and message.notice_id in self.offers:
+            return [self._answer(message, view, now)]
         if isinstance(message, Ack) and message.notice_id in self.evicting:
             instance = self.evicting[message.notice_id]
             return [
@@ -80,7 +126,7 @@ class SpotHarvestManager(PlatformService):
                 tenant=instance.tenant,
                 workload=instance.workload,
                 instance=instance.instance,
-                notice_id=f"evict-{pressure.event_id}-{index}",
+                notice_id=derived_id("evict", pressure.event_id, index),
                 not_before=eviction.not_before,
                 reason=eviction.reason[:500],
             )
@@ -128,7 +174,7 @@ class SpotHarvestManager(PlatformService):
                 tenant=instance.tenant,
                 workload=instance.workload,
                 instance=instance.instance,
-                notice_id=f"resize-{spare.event_id}-{len(decisions)}",
+                notice_id=derived_id("resize", spare.event_id, len(decisions)),
                 cores=after,
                 memory_gb=instance.memory_gb,
                 effective_at=now + timedelta(seconds=notice_s),
@@ -167,4 +213,106 @@ class SpotHarvestManager(PlatformService):
             action="alert",
             summary=summary,
             reasons=tuple(log),
+        )
+
+    def _offer(self, tenant: str, workload: str, input_id: str, view: View, now: datetime) -> list[Decision]:
+        """Cost offers for the flexibility a workload's hints show but its price does not reflect."""
+        hints = view.hints_for(tenant, workload)
+        terms, log = eligible_offers(tenant, workload, hints, view.instances, self.fleet, now)
+        decisions: list[Decision] = []
+        for offer in terms:
+            key = (tenant, workload, offer.offer)
+            if any(n == offer.offer and (o.tenant, o.workload) == key[:2] for n, o in self.offers.values()):
+                continue  # one open offer of a kind at a time; its expiry is checked when it is answered
+            if key in self.accepted:
+                continue
+            if key in self.declined and now < self.declined[key]:
+                log.append(
+                    f"{offer.offer}: declined; not offered again before {self.declined[key]:%Y-%m-%d %H:%M}"
+                )
+                continue
+            notice_id = derived_id("offer", input_id, len(decisions))
+            commit = [
+                hint.model_copy(update={"hint_id": derived_id(notice_id, "commit", i)})
+                for i, hint in enumerate(offer.commit)
+            ]
+            notice = CostOffer(
+                tenant=tenant,
+                workload=workload,
+                issued_at=now,
+                notice_id=notice_id,
+                offer_id=notice_id,
+                commit=commit,
+                discount_pct=offer.discount_pct,
+                expires_at=offer_expires_at(now),
+            )
+            decisions.append(
+                Decision(
+                    service=self.name,
+                    input_id=input_id,
+                    index=len(decisions),
+                    action="offer",
+                    summary=f"{tenant}/{workload}: {offer.offer} offer, {offer.discount_pct}% off if it "
+                    f"commits {', '.join(h.kind for h in commit)}; open until {notice.expires_at:%H:%M:%S}",
+                    reasons=(*log, offer.reason),
+                    notices=(notice,),
+                    tenant=tenant,
+                    workload=workload,
+                    detail={"notice_id": notice_id, "offer": offer.offer},
+                )
+            )
+        return decisions
+
+    def _answer(self, response: Accept | Decline, view: View, now: datetime) -> Decision:
+        """Takes an accept (committing the hints and the price) or a decline (remembered) of an open offer."""
+        name, offer = self.offers[response.notice_id]
+        who = f"{offer.tenant}/{offer.workload}"
+
+        def answered(
+            action: str, summary: str, hints: tuple[HintBase, ...] = (), **detail: object
+        ) -> Decision:
+            return Decision(
+                service=self.name,
+                input_id=response.response_id,
+                index=0,
+                action=action,
+                summary=summary,
+                reasons=(response.reason or f"the workload's {response.kind}",),
+                hints=hints,
+                tenant=offer.tenant,
+                workload=offer.workload,
+                detail={"notice_id": offer.notice_id, **detail},
+            )
+
+        if isinstance(response, Decline):
+            until = declined_until(now)
+            return answered(
+                "decline",
+                f"{who}: declined the {name} offer; not offered again before {until:%Y-%m-%d %H:%M}",
+                until=until.isoformat(),
+            )
+        if now > offer.expires_at:
+            return answered(
+                "refuse",
+                f"{who}: accept of the {name} offer refused: it expired at {offer.expires_at:%H:%M:%S}",
+            )
+        commit = tuple(
+            hint.model_copy(
+                update={"issued_at": now, "hint_id": derived_id(response.response_id, "commit", i)}
+            )
+            for i, hint in enumerate(offer.commit)
+        )
+        before = sum(
+            i.cores * self.fleet.price_per_core_hour(self.fleet.server(i.server))
+            for i in view.instances
+            if (i.tenant, i.workload) == (offer.tenant, offer.workload)
+        )
+        after = before * (1 - offer.discount_pct / 100)
+        return answered(
+            "accept",
+            f"{who}: accepted the {name} offer: {offer.discount_pct}% off, {before:.4f} -> {after:.4f} "
+            f"per hour; committed {', '.join(h.kind for h in commit)}",
+            commit,
+            discount_pct=offer.discount_pct,
+            price_per_hour=[round(before, 6), round(after, 6)],
         )

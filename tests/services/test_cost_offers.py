@@ -1,0 +1,173 @@
+"""Cost offers: who gets one, what accepting commits, and that a decline is remembered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from wi_sdk import Received, WorkloadClient
+from wi_services import ServiceContext, load_fleet
+from wi_services.inventory import Instance
+from wi_services.plugin import View
+from wi_services.spot_harvest import SpotHarvestManager
+from wi_services.spot_harvest.offers import DECLINE_MEMORY_S, OFFER_TTL_S
+
+from tests.platform import Running, eventually
+from wi.audit import AuditStore, Decision
+from wi.contract import (
+    Accept,
+    Cost,
+    CostOffer,
+    Decline,
+    DelayTolerance,
+    Evictability,
+    HintBase,
+    Migration,
+    Pool,
+    Priority,
+    Scaling,
+    utc_now,
+)
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+FLEET = load_fleet()
+REGULAR = next(s for s in FLEET.servers if s.pool == "regular")
+
+
+def _web(pool: Pool = Pool.REGULAR) -> Instance:
+    return Instance("acme", "web", "site", "site-0", REGULAR.id, REGULAR.cluster, pool, 8, 32.0)
+
+
+def _hints(*hints: HintBase) -> dict[tuple[str, str], dict[str, HintBase]]:
+    return {("acme", "web"): {h.kind: h for h in hints}}
+
+
+FLEXIBLE = (
+    Cost(tenant="acme", workload="web", accepts_offers=True),
+    Scaling(tenant="acme", workload="web", stateless=True),
+    Migration(tenant="acme", workload="web", live_migratable=False, restartable=True),
+)
+
+
+def _offer(manager: SpotHarvestManager, view: View, at: datetime = NOW) -> list[Decision]:
+    hint = next(iter(view.hints[("acme", "web")].values()))
+    return manager.decide(hint, view, at)
+
+
+def _manager() -> SpotHarvestManager:
+    return SpotHarvestManager(ServiceContext(FLEET))
+
+
+def test_a_stateless_restartable_workload_on_regular_capacity_is_offered_spot_terms() -> None:
+    [decision] = _offer(_manager(), View(_hints(*FLEXIBLE), (_web(),)))
+    [offer] = decision.notices
+    assert isinstance(offer, CostOffer)
+    assert offer.discount_pct == 35.0  # half of regular 1.0 -> spot 0.3
+    [commit] = offer.commit
+    assert isinstance(commit, Evictability) and commit.evictable and commit.min_notice_s == 30
+    assert offer.expires_at == NOW + timedelta(seconds=OFFER_TTL_S)
+    assert (
+        decision.action == "offer" and "stateless and restartable but not evictable" in decision.reasons[-1]
+    )
+
+
+def test_no_offer_without_consent_or_without_unpriced_flexibility() -> None:
+    manager = _manager()
+    no_consent = _hints(*FLEXIBLE[1:], Priority(tenant="acme", workload="web", level="normal"))
+    assert _offer(manager, View(no_consent, (_web(),))) == []
+    on_spot = View(_hints(*FLEXIBLE), (_web(Pool.SPOT),))
+    assert _offer(manager, on_spot) == []
+    evictable = _hints(*FLEXIBLE, Evictability(tenant="acme", workload="web", evictable=True))
+    assert _offer(manager, View(evictable, (_web(),))) == []
+
+
+def test_a_delay_tolerant_normal_priority_workload_is_offered_oversubscribed_terms() -> None:
+    hints = _hints(FLEXIBLE[0], DelayTolerance(tenant="acme", workload="web", start_within_s=6 * 3600))
+    [decision] = _offer(_manager(), View(hints, (_web(),)))
+    [offer] = decision.notices
+    assert isinstance(offer, CostOffer) and offer.discount_pct == 20.0  # half of 1.0 -> 0.6
+    assert [
+        (h.kind, getattr(h, "level", None) or getattr(h, "latency_class", None)) for h in offer.commit
+    ] == [
+        ("priority", "low"),
+        ("latency_tolerance", "tolerant"),
+    ]
+
+
+def test_a_declined_offer_is_not_repeated_until_the_memory_lapses() -> None:
+    manager = _manager()
+    view = View(_hints(*FLEXIBLE), (_web(),))
+    offered = _offer(manager, view)
+    manager.apply(offered)
+    assert _offer(manager, view) == [], "one open offer at a time"
+    [offer] = offered[0].notices
+    declined = manager.decide(
+        Decline(tenant="acme", workload="web", notice_id=offer.notice_id, reason="we like regular"), view, NOW
+    )
+    assert [d.action for d in declined] == ["decline"]
+    manager.apply(declined)
+    assert not manager.wants(Accept(tenant="acme", workload="web", notice_id=offer.notice_id))
+    assert _offer(manager, view, NOW + timedelta(days=6)) == []
+    assert [d.action for d in _offer(manager, view, NOW + timedelta(seconds=DECLINE_MEMORY_S))] == ["offer"]
+
+    restarted = _manager()
+    restarted.restore([*offered, *declined])
+    assert _offer(restarted, view, NOW + timedelta(days=1)) == [], "the decline survives a restart"
+
+
+def test_accepting_commits_the_hints_now_and_lowers_the_price() -> None:
+    manager = _manager()
+    view = View(_hints(*FLEXIBLE), (_web(),))
+    offered = _offer(manager, view)
+    manager.apply(offered)
+    [offer] = offered[0].notices
+    later = NOW + timedelta(minutes=5)
+    [accepted] = manager.decide(Accept(tenant="acme", workload="web", notice_id=offer.notice_id), view, later)
+    assert accepted.action == "accept"
+    [hint] = accepted.hints
+    assert isinstance(hint, Evictability) and hint.evictable and hint.issued_at == later
+    before, after = accepted.detail["price_per_hour"]
+    assert after == round(before * 0.65, 6) and accepted.detail["discount_pct"] == 35.0
+    manager.apply([accepted])
+    assert _offer(manager, view, later) == [], "accepted terms are not offered again"
+
+
+def test_an_offer_past_expires_at_cannot_be_accepted() -> None:
+    manager = _manager()
+    view = View(_hints(*FLEXIBLE), (_web(),))
+    offered = _offer(manager, view)
+    manager.apply(offered)
+    [offer] = offered[0].notices
+    late = NOW + timedelta(seconds=OFFER_TTL_S + 1)
+    [refused] = manager.decide(Accept(tenant="acme", workload="web", notice_id=offer.notice_id), view, late)
+    assert refused.action == "refuse" and refused.hints == () and "expired" in refused.summary
+
+
+async def test_an_offer_reaches_the_workload_and_its_accept_commits_the_hints(running: Running) -> None:
+    offers: list[Received[CostOffer]] = []
+    async with WorkloadClient(
+        tenant="acme", workload="web", url=running.endpoints.nats_url, token=running.acme
+    ) as client:
+
+        @client.on(CostOffer)
+        async def take(offer: Received[CostOffer]) -> None:
+            offers.append(offer)
+            await offer.accept(reason="cheaper is better")
+
+        client.start()
+        await client.hint(client.new(Cost, accepts_offers=True))
+        await client.hint(client.new(Scaling, stateless=True))
+        await client.hint(client.new(Migration, live_migratable=False, restartable=True))
+        await client.deploy(deployment="site", instances=1, cores=4, memory_gb=16)
+        await eventually(lambda: offers)
+        assert running.platform.store is not None
+        audit = AuditStore(running.platform.store.engine)
+        await eventually(lambda: any(d.action == "accept" for d in audit.recent("spot-harvest")))
+
+        store = running.platform.store
+
+        def committed() -> bool:
+            evictability = store.effective("acme", "web", utc_now()).workload_hints.get("evictability")
+            return isinstance(evictability, Evictability) and evictability.evictable
+
+        await eventually(committed)
+    assert offers[0].notice.discount_pct == 35.0
