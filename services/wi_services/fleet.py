@@ -89,6 +89,12 @@ class LlmEndpoint(_FleetModel):
     """GPU frequency now."""
     power_domain: Slug
     """Where its GPUs draw power."""
+    requests_per_s: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
+    """The load assumed until the first endpoint_load report, in requests per second."""
+    mean_prompt_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
+    """Mean prompt length assumed until a report gives one."""
+    mean_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 256
+    """Mean output length assumed until a report gives one."""
 
 
 class Fleet(_FleetModel):

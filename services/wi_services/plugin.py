@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import ClassVar
 from uuid import NAMESPACE_URL, uuid5
 
@@ -74,6 +75,8 @@ class ServiceContext:
     fleet: Fleet
     placement_goal: str = "cheapest"
     """cheapest or greenest: what region-free placement optimizes."""
+    llm_perf_dir: Path | None = None
+    """Where the LLM performance tables are; None: the default place."""
 
 
 class PlatformService(ABC):
@@ -122,6 +125,17 @@ class PlatformService(ABC):
     @abstractmethod
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         """The decisions for one input. Pure: reads its state, the view and the time; changes nothing."""
+
+    def alert(self, input_id: str, index: int, log: Sequence[str], summary: str) -> Decision:
+        """A decision with no notice: something the operator must see, with the steps that led to it."""
+        return Decision(
+            service=self.name,
+            input_id=input_id,
+            index=index,
+            action="alert",
+            summary=summary,
+            reasons=tuple(log),
+        )
 
 
 def installed_services() -> dict[str, type[PlatformService]]:

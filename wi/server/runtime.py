@@ -133,7 +133,9 @@ class Platform:
                 f"services: {', '.join(unknown)} not installed (installed: {', '.join(installed)})"
             )
         assert self.bus is not None and self.store is not None
-        context = ServiceContext(load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal)
+        context = ServiceContext(
+            load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal, settings.llm_perf_dir
+        )
         audit = AuditStore(self.store.engine)
         return [ServiceRunner(installed[name](context), self.bus, self.store, audit) for name in names]
 

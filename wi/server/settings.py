@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     """The fleet file the services act on; unset uses the sample fleet that ships with WI."""
     placement_goal: Literal["cheapest", "greenest"] = "cheapest"
     """What the allocator optimizes for region-free workloads."""
+    llm_perf_dir: Path | None = None
+    """The Splitwise tables the LLM reconfigurer reads; unset: ../shared/data/splitwise-perf"""
     dev: bool = False
     """Create and print a tenant token (tenant ``dev``) and a platform token at start, for trying WI out."""
 

@@ -2,7 +2,7 @@
 VM resizes that share a server's spare cores within each VM's core range."""
 
 from .harvest import HarvestPlan, share_spare_cores
-from .policy import DEFAULT_MIN_NOTICE_S, EvictionPlan, eviction_cost, plan_evictions
+from .policy import DEFAULT_MIN_NOTICE_S, EvictionPlan, plan_evictions
 from .service import SpotHarvestManager
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "EvictionPlan",
     "HarvestPlan",
     "SpotHarvestManager",
-    "eviction_cost",
     "plan_evictions",
     "share_spare_cores",
 ]

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from wi.contract import HintBase, Scaling, SpareCapacity
 
+from ..disruption import PRIORITY_COST
 from ..inventory import Instance
-from .policy import PRIORITY_COST, instance_key
+from .policy import instance_key
 
 
 @dataclass

@@ -6,14 +6,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from wi.contract import CapacityPressure, Evictability, HintBase, LatencyTolerance, Priority
+from wi.contract import CapacityPressure, Evictability, HintBase
 
+from ..disruption import disruption_cost
 from ..inventory import Instance
 
 DEFAULT_MIN_NOTICE_S = 30
 """The notice a workload gets when it said it is evictable but not how much notice it needs."""
-PRIORITY_COST = {"best_effort": 0, "low": 1, "normal": 2, "high": 3, "critical": 4}
-LATENCY_COST = {"tolerant": 0, "moderate": 1, "strict": 2}
 
 
 @dataclass(frozen=True)
@@ -35,18 +34,6 @@ class EvictionPlan:
     """Cores needed within the deadline that only notices longer than it could free."""
     short_cores: int = 0
     """Cores that could not be freed at all."""
-
-
-def eviction_cost(hints: dict[str, HintBase]) -> tuple[int, int]:
-    """How much evicting a workload costs it: (priority, latency strictness); lower goes first."""
-    priority = hints.get("priority")
-    latency = hints.get("latency_tolerance")
-    return (
-        PRIORITY_COST[priority.level] if isinstance(priority, Priority) else PRIORITY_COST["normal"],
-        LATENCY_COST[latency.latency_class]
-        if isinstance(latency, LatencyTolerance)
-        else LATENCY_COST["moderate"],
-    )
 
 
 def min_notice_s(hints: dict[str, HintBase]) -> int | None:
@@ -81,7 +68,7 @@ def plan_evictions(
             plan.log.append(f"{instance_key(instance)}: not evictable (no evictable hint); kept")
             continue
         late = notice > pressure.needed_within_s
-        candidates.append((late, eviction_cost(hints), -instance.cores, instance, notice))
+        candidates.append((late, disruption_cost(hints), -instance.cores, instance, notice))
     candidates.sort(key=lambda c: (c[0], c[1], c[2], instance_key(c[3])))  # in time first, then cheapest
     freed = freed_in_time = 0
     for late, cost, _, instance, notice in candidates:

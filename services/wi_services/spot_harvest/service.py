@@ -146,7 +146,7 @@ class SpotHarvestManager(PlatformService):
             )
         if plan.short_cores or plan.short_in_time_cores:
             decisions.append(
-                self._alert(
+                self.alert(
                     pressure.event_id,
                     len(decisions),
                     plan.log,
@@ -195,7 +195,7 @@ class SpotHarvestManager(PlatformService):
             )
         if plan.short_cores:
             decisions.append(
-                self._alert(
+                self.alert(
                     spare.event_id,
                     len(decisions),
                     plan.log,
@@ -203,17 +203,6 @@ class SpotHarvestManager(PlatformService):
                 )
             )
         return decisions
-
-    def _alert(self, input_id: str, index: int, log: list[str], summary: str) -> Decision:
-        """A decision with no notice: something the operator must see, with the steps that led to it."""
-        return Decision(
-            service=self.name,
-            input_id=input_id,
-            index=index,
-            action="alert",
-            summary=summary,
-            reasons=tuple(log),
-        )
 
     def _offer(self, tenant: str, workload: str, input_id: str, view: View, now: datetime) -> list[Decision]:
         """Cost offers for the flexibility a workload's hints show but its price does not reflect."""
