@@ -1,4 +1,5 @@
-"""A batch job that tolerates eviction: it checkpoints when evicted and acks, so the platform may go early.
+"""A batch job that tolerates eviction: it deploys, checkpoints when evicted and acks, so the platform may go
+early.
 
 python examples/batch_job.py --url http://127.0.0.1:8080 --token "$WI_TOKEN" --tenant dev
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from _common import arguments
-from wi_sdk import DelayTolerance, Evictability, Eviction, Priority, Received, WorkloadClient
+from wi_sdk import DelayTolerance, Evictability, Eviction, Placement, Priority, Received, WorkloadClient
 
 
 async def main() -> None:
@@ -27,6 +28,10 @@ async def main() -> None:
         )
         handled = asyncio.Event()
 
+        @client.on(Placement)
+        async def placed(notice: Received[Placement]) -> None:
+            print(f"[batch job] {notice.notice.outcome}: {notice.notice.reason}", flush=True)
+
         @client.on(Eviction)
         async def checkpoint_and_go(notice: Received[Eviction]) -> None:
             left = notice.time_left()
@@ -41,6 +46,8 @@ async def main() -> None:
             handled.set()
 
         client.start()
+        await client.deploy(deployment="etl", instances=2, cores=8, memory_gb=32)
+        print("[batch job] asked for 2 instances of 8 cores", flush=True)
         await (handled.wait() if args.once else asyncio.Event().wait())
 
 

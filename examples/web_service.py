@@ -12,7 +12,18 @@ import asyncio
 import contextlib
 
 from _common import arguments
-from wi_sdk import Availability, Cost, CostOffer, LatencyTolerance, Priority, Received, WorkloadClient
+from wi_sdk import (
+    Availability,
+    Cost,
+    CostOffer,
+    LatencyTolerance,
+    Migration,
+    Placement,
+    Priority,
+    Received,
+    Scaling,
+    WorkloadClient,
+)
 
 RENEW_S = 30
 
@@ -26,12 +37,19 @@ async def main() -> None:
             client.new(LatencyTolerance, latency_class="strict", p99_ms=200),
             client.new(Availability, target=0.9995),
             client.new(Cost, accepts_offers=True, max_price_per_hour=2.0),
+            client.new(Scaling, stateless=True, min_instances=2, max_instances=12),
+            client.new(Migration, live_migratable=False, restartable=True),
         )
         print(
-            "[web service] hints sent: strict latency (p99 200 ms), 99.95 % availability, takes offers",
+            "[web service] hints sent: strict latency (p99 200 ms), 99.95 % availability, stateless and "
+            "restartable, takes offers",
             flush=True,
         )
         handled = asyncio.Event()
+
+        @client.on(Placement)
+        async def placed(notice: Received[Placement]) -> None:
+            print(f"[web service] {notice.notice.outcome}: {notice.notice.reason}", flush=True)
 
         @client.on(CostOffer)
         async def decline_risky_offers(offer: Received[CostOffer]) -> None:
@@ -51,6 +69,8 @@ async def main() -> None:
                 await asyncio.sleep(RENEW_S)
 
         client.start()
+        await client.deploy(deployment="shop", instances=2, cores=4, memory_gb=16)
+        print("[web service] asked for 2 instances of 4 cores", flush=True)
         renewer = asyncio.create_task(keep_high_priority())
         print("[web service] keeps itself high priority (renewed every 30 s)", flush=True)
         try:

@@ -1,8 +1,11 @@
-"""``wi demo``: the platform on embedded defaults, and a scripted tenant that sends hints over the bus.
+"""``wi demo``: the platform on embedded defaults with every platform service, and a tenant's workloads.
 
-It shows the registry's semantics end to end: latest wins, instance scope over workload scope, clear,
-a repeated publish stored once, an invalid message parked with its reason, and the effective hints read
-back over the bus.
+First a scripted tenant shows the registry's semantics over the bus: latest wins, instance scope over
+workload scope, clear, a repeated publish stored once, an invalid message parked with its reason, and the
+effective hints read back. Then the examples run as the tenant's workloads (a batch job, a web service
+and two LLM endpoints, one strict and one tolerant) while the demo plays platform events: capacity
+pressure, a power cap, falling load, the cap's end. It prints a timeline of the services' decisions with
+their reasons, the notices they send and the workloads' reactions, then a summary.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ import asyncio
 import json
 import sys
 import tempfile
-from datetime import timedelta
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+from wi_services import ServiceContext, load_fleet
+from wi_services.fleet import SAMPLE_FLEET, Fleet
+from wi_services.llm import LlmReconfigurer
+from wi_services.llm.policy import describe
+
+from wi.audit import AuditStore, Decision
 from wi.auth import TokenKind, token_id_of
 from wi.bus import (
     DEADLETTER_REASON,
@@ -26,22 +37,21 @@ from wi.bus import (
 )
 from wi.contract import (
     Availability,
+    CapacityPressure,
     ClearHint,
-    CostOffer,
     DelayTolerance,
-    EndpointConfig,
+    DeploymentRequest,
+    EndpointLoad,
     Evictability,
-    Eviction,
     HintBase,
     HintsQuery,
     HintsView,
     LatencyTolerance,
     Migration,
-    NoticeBase,
+    Placement,
+    PowerCap,
     Priority,
-    Reconfiguration,
     Scaling,
-    utc_now,
 )
 from wi.server import Endpoints, Platform, Settings
 
@@ -140,98 +150,206 @@ async def _send_invalid(bus: Bus, operator: Bus) -> str:
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+WORKLOADS = (
+    ("batch_job.py", "nats"),  # nightly-etl
+    ("web_service.py", "http"),  # storefront
+    ("llm_endpoint.py", "http"),  # chat-llm, strict
+    ("llm_endpoint.py --tolerant", "nats"),  # code-llm, tolerant
+)
+"""The example workloads the timeline runs: script (with its options) and the transport it uses."""
+SHOWN_REASONS = 4
+STEP_TIMEOUT_S = 30.0
 
 
-async def _forward(name: str, process: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
-    """Prints an example's output as it comes; sets ``ready`` once it has sent its hints."""
-    assert process.stdout is not None
-    async for raw in process.stdout:
-        line = raw.decode().rstrip()
-        print(f"  {line}", flush=True)
-        if "hints sent" in line:
-            ready.set()
-
-
-def _notices_for(tenant: str) -> list[NoticeBase]:
-    soon = utc_now() + timedelta(minutes=2)
-    config = EndpointConfig(replicas=4, tensor_parallel=8, gpu_frequency_mhz=1980)
-    return [
-        Eviction(
-            tenant=tenant,
-            workload="nightly-etl",
-            instance="etl-0",
-            not_before=soon,
-            reason="spot capacity reclaimed",
-        ),
-        CostOffer(
-            tenant=tenant,
-            workload="storefront",
-            offer_id="evictable-40",
-            discount_pct=40,
-            expires_at=soon,
-            commit=[Evictability(tenant=tenant, workload="storefront", evictable=True, min_notice_s=30)],
-        ),
-        Reconfiguration(
-            tenant=tenant,
-            workload="chat-llm",
-            endpoint="chat-llm",
-            before=config,
-            after=config.model_copy(update={"replicas": 3, "gpu_frequency_mhz": 1600}),
-            reason="load fell to 40 %: fewer replicas at a lower clock save energy",
-            expected_ttft_ms=310,
-            expected_tbt_ms=48,
-            effective_at=soon,
-        ),
-    ]
-
-
-async def _run_examples(platform: Platform, endpoints: Endpoints, token: str) -> None:
-    """Runs the three examples against this platform and sends each a notice to react to."""
+async def _run_timeline(platform: Platform, endpoints: Endpoints, token: str) -> None:
+    """Runs the example workloads against the platform's services and prints what happens, in order."""
     assert platform.bus is not None and platform.store is not None
-    runs = {
-        "batch_job.py": endpoints.nats_url,
-        "web_service.py": endpoints.http_url,
-        "llm_endpoint.py": endpoints.http_url,
-    }
-    processes, forwarders, ready = [], [], []
-    for script, url in runs.items():
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(EXAMPLES / script),
-            "--url",
-            url,
-            "--token",
-            token,
-            "--tenant",
-            TENANT,
-            "--once",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        event = asyncio.Event()
-        processes.append(process)
-        ready.append(event)
-        forwarders.append(asyncio.create_task(_forward(script, process, event)))
+    timeline = Timeline(AuditStore(platform.store.engine))
+    follower = asyncio.create_task(timeline.follow())
+    processes: list[asyncio.subprocess.Process] = []
+    fleet = load_fleet(platform.settings.fleet or SAMPLE_FLEET)
     try:
-        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 60)
-        print("\nThe platform sends each a notice:")
-        notices = _notices_for(TENANT)
-        for notice in notices:
-            await platform.bus.publish(notice)
-            print(f"  -> {notice.workload:<12} {notice.kind} (deadline {notice.deadline:%H:%M:%S} UTC)")
-        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in processes)), 60)
-        await asyncio.gather(*forwarders)
-        await asyncio.sleep(0.5)  # the registry applies the last responses
-        print("\nNotices in the registry:")
-        for notice in notices:
-            found = platform.store.notice(notice.notice_id)
-            state = found[1].state if found else "not recorded"
-            print(f"  {notice.workload:<12} {notice.kind:<16} {state}")
+        timeline.step("The workloads start, send their hints and ask for capacity")
+        for command, transport in WORKLOADS:
+            script, *options = command.split()
+            url = endpoints.nats_url if transport == "nats" else endpoints.http_url
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(EXAMPLES / script),
+                *options,
+                "--url",
+                url,
+                "--token",
+                token,
+                "--tenant",
+                TENANT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            processes.append(process)
+            timeline.forward(process)
+        await timeline.until(lambda: timeline.lines_with("hints sent") >= len(WORKLOADS))
+        await timeline.until(lambda: timeline.count("allocator", "place") >= 2)
+        await timeline.until(lambda: timeline.count("spot-harvest", "decline") >= 1)
+
+        timeline.step("Spot capacity is needed back: 8 cores within 30 s where the batch job runs")
+        etl = next(d for d in timeline.decisions("allocator") if d.workload == "nightly-etl")
+        server = fleet.server(etl.detail["servers"][0])
+        await platform.bus.publish(
+            CapacityPressure(cluster=server.cluster, pool=server.pool, cores_needed=8, needed_within_s=30)
+        )
+        await timeline.until(lambda: timeline.count("spot-harvest", "evict") >= 1)
+
+        timeline.step("The GPU row use1-gpu must stay under 11 kW for 15 minutes")
+        await platform.bus.publish(
+            PowerCap(power_domain="use1-gpu", cap_watts=11_000, expected_duration_s=900)
+        )
+        await timeline.until(lambda: timeline.count("llm", "cap") >= 1)
+        await timeline.settle()
+
+        timeline.step("The power cap ends")
+        await platform.bus.publish(PowerCap(power_domain="use1-gpu", cap_watts=11_000, ended=True))
+        await timeline.until(lambda: timeline.count("llm", "cap") >= 2)
+        await timeline.settle()
+
+        timeline.step("Evening: chat traffic falls to 1.5 req/s, code completion to 0.5 req/s")
+        fitted = timeline.count("llm", "reconfigure", "keep")
+        for endpoint, rate in (("chat-llm", 1.5), ("code-llm", 0.5)):
+            await platform.bus.publish(EndpointLoad(endpoint=endpoint, requests_per_s=rate))
+        await timeline.until(lambda: timeline.count("llm", "reconfigure", "keep") >= fitted + 2)
+        await timeline.settle()
     finally:
+        follower.cancel()
         for process in processes:
             if process.returncode is None:
-                process.kill()
-                await process.wait()
+                process.terminate()
+            await process.wait()
+    timeline.summary(fleet, platform.settings.llm_perf_dir)
+
+
+class Timeline:
+    """Prints decisions from the audit table, and what the workloads print, each with the time since start."""
+
+    def __init__(self, audit: AuditStore) -> None:
+        self.audit = audit
+        self.started = time.monotonic()
+        self.seen: set[str] = set()
+        self.output: list[str] = []
+        self._forwarders: list[asyncio.Task[None]] = []
+
+    def _print(self, who: str, text: str) -> None:
+        print(f"  {time.monotonic() - self.started:5.1f}s  {who:<13} {text}", flush=True)
+
+    def step(self, caption: str) -> None:
+        """A scenario step's heading."""
+        print(f"\n{caption}:", flush=True)
+
+    def forward(self, process: asyncio.subprocess.Process) -> None:
+        """Prints a workload's output as it comes."""
+
+        async def forward() -> None:
+            assert process.stdout is not None
+            async for raw in process.stdout:
+                line = raw.decode().rstrip()
+                self.output.append(line)
+                who, _, text = line.partition("] ")
+                self._print(who.strip("[") if text else "workload", text or line)
+
+        self._forwarders.append(asyncio.create_task(forward()))
+
+    def lines_with(self, text: str) -> int:
+        """How many workload lines so far contain ``text``."""
+        return sum(text in line for line in self.output)
+
+    def decisions(self, service: str) -> list[Decision]:
+        """A service's decisions, oldest first."""
+        return self.audit.all_for(service)
+
+    def count(self, service: str, *actions: str) -> int:
+        """How many of a service's decisions took one of ``actions``."""
+        return sum(d.action in actions for d in self.decisions(service))
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Waits until ``condition`` holds (checked off the event loop); fails after STEP_TIMEOUT_S."""
+        async with asyncio.timeout(STEP_TIMEOUT_S):
+            while True:
+                if await asyncio.to_thread(condition):
+                    return
+                await asyncio.sleep(0.1)
+
+    async def settle(self) -> None:
+        """Gives the workloads a moment to react before the next step."""
+        await asyncio.sleep(1.0)
+
+    async def follow(self) -> None:
+        """Prints each new decision as the audit table records it."""
+        while True:
+            for decision in reversed(await asyncio.to_thread(self.audit.recent, None, 200)):
+                if decision.key not in self.seen:
+                    self.seen.add(decision.key)
+                    self._show(decision)
+            await asyncio.sleep(0.1)
+
+    def _show(self, decision: Decision) -> None:
+        self._print(decision.service, f"{decision.action}: {decision.summary}")
+        reasons = decision.reasons
+        for reason in reasons[:SHOWN_REASONS]:
+            print(f"{'':24}· {reason}")
+        if len(reasons) > SHOWN_REASONS:
+            more = len(reasons) - SHOWN_REASONS
+            print(f"{'':24}· ... {more} more step{'s' if more > 1 else ''} in `wi audit`")
+        for notice in decision.notices:
+            deadline = f", deadline {notice.deadline:%H:%M:%S}" if notice.deadline else ""
+            print(f"{'':24}→ {notice.kind} notice to {notice.workload}{deadline}")
+        for hint in decision.hints:
+            print(f"{'':24}→ {hint.kind} hint committed for {hint.workload}")
+
+    def summary(self, fleet: Fleet, perf_dir: Path | None) -> None:
+        """What the services did and what the hints saved."""
+        print("\nSummary:")
+        for service in ("allocator", "spot-harvest", "llm"):
+            actions = Counter(d.action for d in self.decisions(service))
+            notices = sum(len(d.notices) for d in self.decisions(service))
+            listed = ", ".join(f"{n} {a}" for a, n in sorted(actions.items()))
+            print(f"  {service:<13} {listed}; {notices} notices")
+        placed = [d for d in self.decisions("allocator") if d.action == "place"]
+        paid = sum(_price(d) for d in placed)
+        regular = sum(_regular_price(fleet, d) for d in placed)
+        if regular:
+            print(
+                f"  capacity      {paid:.3f}/h for what costs {regular:.3f}/h on regular capacity: "
+                f"{100 * (1 - paid / regular):.1f} % saved by the hints"
+            )
+        llm = LlmReconfigurer(ServiceContext(fleet, llm_perf_dir=perf_dir))
+        provisioned = sum(e.watts for e in llm.estimates().values())
+        llm.restore(self.decisions("llm"))
+        for name, now in llm.estimates().items():
+            print(
+                f"  {name:<13} {describe(llm.configs[name])} for {llm.loads[name].requests_per_s:g} req/s: "
+                f"{now.watts:.0f} W, TTFT {now.ttft_ms:.0f} ms, TBT {now.tbt_ms:.0f} ms"
+            )
+        drawn = sum(e.watts for e in llm.estimates().values())
+        print(
+            f"  GPU power     {provisioned:.0f} W as provisioned -> {drawn:.0f} W now "
+            f"({100 * (1 - drawn / provisioned):.0f} % less)"
+        )
+        at_risk = self.count("llm", "slo_at_risk")
+        kept = "every LLM SLO kept" if not at_risk else f"{at_risk} LLM SLO risks reported"
+        print(f"  promises      {kept}; no eviction notice shorter than the workload asked for")
+
+
+def _price(decision: Decision) -> float:
+    """What a placement costs per hour: its notice's price per instance-hour times its instances."""
+    notice = decision.notices[0]
+    assert isinstance(notice, Placement)
+    return (notice.price_per_hour or 0) * len(decision.detail["servers"])
+
+
+def _regular_price(fleet: Fleet, decision: Decision) -> float:
+    """What a placement would cost per hour on regular capacity in its region."""
+    request = DeploymentRequest.model_validate(decision.detail["request"])
+    server = fleet.server(decision.detail["servers"][0])
+    return request.instances * request.cores * fleet.region(server.region).price_per_core_hour
 
 
 async def run_demo(data_dir: Path | None = None) -> int:
@@ -276,8 +394,10 @@ async def run_demo(data_dir: Path | None = None) -> int:
             finally:
                 await tenant.close()
             if EXAMPLES.is_dir():
-                print("\nThe examples run against this platform with the same token:")
-                await _run_examples(platform, endpoints, token)
+                print(
+                    "\nThe examples run as the tenant's workloads; the platform services act on their hints:"
+                )
+                await _run_timeline(platform, endpoints, token)
         finally:
             await platform.stop()
         print("\nThe platform drained and stopped.")

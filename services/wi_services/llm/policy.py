@@ -213,6 +213,7 @@ def fit_to_budget(model: PerfModel, states: Sequence[EndpointState], budget_w: f
     least_costly_first = sorted(states, key=lambda s: (s.cost, s.name))
     plan.draw_before_w = draw()
     plan.log.append(f"budget {budget_w:.0f} W, predicted draw {plan.draw_before_w:.0f} W")
+    plan.log.append("least costly first: " + ", ".join(s.name for s in least_costly_first))
     if plan.draw_before_w > budget_w:
         for state in least_costly_first:  # first: caps that keep every SLO
             while draw() > budget_w and (lower := step(state, down=True)) is not None:
@@ -231,6 +232,7 @@ def fit_to_budget(model: PerfModel, states: Sequence[EndpointState], budget_w: f
                 continue
             while (higher := step(state, down=False)) is not None:
                 if higher > wanted_mhz(model, state):
+                    plan.log.append(f"{state.name}: {mhz[state.name]} MHz keeps its SLOs with headroom")
                     break
                 was, mhz[state.name] = mhz[state.name], higher
                 if draw() > (1 - UNCAP_HYSTERESIS) * budget_w:

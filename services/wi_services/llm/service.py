@@ -28,6 +28,8 @@ from .policy import EndpointState, at_frequency, choose_config, describe, estima
 NAME = "llm"
 RESHARD_S = 60
 """Notice before a change of replicas or tensor parallelism takes effect (the weights must load)."""
+CLOCK_LEAD_S = 5
+"""Notice before a GPU frequency change takes effect: short, as a power limit cannot wait long."""
 THERMAL_BUDGET_SHARE = {"warning": 0.85, "critical": 0.7}
 """The share of a power domain's budget a thermal emergency leaves, by severity."""
 
@@ -62,6 +64,13 @@ class LlmReconfigurer(PlatformService):
         """Endpoint to the load last reported (the fleet's assumption before any report)."""
         self.caps: dict[str, int | None] = {}
         """Endpoint to the frequency a power cap holds it at."""
+
+    def estimates(self) -> dict[str, Estimate]:
+        """What each endpoint is expected to do in its configuration under its last reported load."""
+        return {
+            name: self.model.estimate(e.model, e.hardware, self.configs[name], self.loads[name])
+            for name, e in self.endpoints.items()
+        }
 
     def wants(self, message: Message) -> bool:
         return bool(self._affected(message))
@@ -180,7 +189,7 @@ class LlmReconfigurer(PlatformService):
                 after,
                 expected,
                 f"{domain}: {why}" + (": GPU frequency capped" if lowered else ": cap lifted"),
-                plan.log,
+                [line for line in plan.log if line.startswith(f"{state.name}:")],
                 event.event_id,
                 len(decisions),
                 now,
@@ -196,7 +205,7 @@ class LlmReconfigurer(PlatformService):
                     power_domain=domain,
                     type=PowerEventType.POWER_CAP if isinstance(event, PowerCap) else PowerEventType.THERMAL,
                     gpu_frequency_mhz=mhz,
-                    starts_at=now,
+                    starts_at=now + timedelta(seconds=CLOCK_LEAD_S),
                     expected_duration_s=getattr(event, "expected_duration_s", None),
                     expected_slowdown_pct=round(slowdown, 1),
                 )
@@ -230,7 +239,7 @@ class LlmReconfigurer(PlatformService):
         index: int,
         now: datetime,
     ) -> Decision:
-        """A reconfiguration decision with its notice: at once for a frequency, after RESHARD_S otherwise."""
+        """A reconfiguration decision with its notice, effective CLOCK_LEAD_S or RESHARD_S ahead."""
         before = state.config
         reshard = (after.replicas, after.tensor_parallel) != (before.replicas, before.tensor_parallel)
         notice = Reconfiguration(
@@ -244,7 +253,7 @@ class LlmReconfigurer(PlatformService):
             reason=reason[:500],
             expected_ttft_ms=_bounded(expected.ttft_ms, 600_000),
             expected_tbt_ms=_bounded(expected.tbt_ms, 60_000),
-            effective_at=now + timedelta(seconds=RESHARD_S if reshard else 0),
+            effective_at=now + timedelta(seconds=RESHARD_S if reshard else CLOCK_LEAD_S),
         )
         return Decision(
             service=self.name,
