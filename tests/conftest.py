@@ -82,5 +82,5 @@ def store(database_url: str) -> Iterator[RegistryStore]:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     """A running platform on embedded defaults, with tokens for tenants acme and globex and the platform."""
-    async for platform in start_platform(tmp_path / "platform"):
+    async with start_platform(tmp_path / "platform") as platform:
         yield platform

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class Running:
         return self.platform.bus
 
 
+@asynccontextmanager
 async def start_platform(data_dir: Path, **settings: Any) -> AsyncIterator[Running]:
     """Starts a platform on free ports, yields it with fresh tokens, and stops it."""
     platform = Platform(Settings(data_dir=data_dir, nats_port=0, http_port=0, **settings))

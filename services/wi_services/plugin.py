@@ -21,7 +21,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar
@@ -39,6 +40,9 @@ log = logging.getLogger("wi.services")
 
 ENTRY_POINT_GROUP = "wi.services"
 HINTS_CATCH_UP_WAIT_S = 10.0
+CATCH_UP_WINDOW_S = 60.0
+"""How far back before its newest known decision a runner looks for decisions of other processes: more
+than any clock skew between them or delay between deciding and recording."""
 
 ALLOCATOR = "allocator"
 """The service whose placements make the inventory."""
@@ -166,10 +170,15 @@ class ServiceRunner:
         self.audit = audit
         self.clock = clock
         self._consumers: list[Consumer] = []
+        self._deciding = asyncio.Lock()
+        self._applied: dict[str, datetime] = {}
+        """Keys of the decisions applied to the state, back to twice CATCH_UP_WINDOW_S before the newest."""
 
     async def start(self) -> None:
         """Rebuilds the service's state from the audit table and sets up its consumers."""
-        self.service.restore(await asyncio.to_thread(self.audit.all_for, self.service.name))
+        recorded = await asyncio.to_thread(self.audit.all_for, self.service.name)
+        self.service.restore(recorded)
+        self._remember(recorded)
         for family in self.service.consumes:
             spec = ConsumerSpec(family, f"wi-svc-{self.service.name}-{family}")
             self._consumers.append(await self.bus.consumer(spec))
@@ -195,22 +204,53 @@ class ServiceRunner:
         else:
             await self._hints_applied()
             view = await asyncio.to_thread(self._view, message)
-            decisions = self.service.decide(message, view, self.clock())
+            async with self._deciding:  # one input at a time here; the database lock orders the processes
+                now = self.clock()
+                decide = partial(self._catch_up_and_decide, message, view, now)
+                decisions = await asyncio.to_thread(
+                    self.audit.decide_exclusively, name, self._since(), decide, now
+                )
+                self.service.apply(decisions)
+                self._remember(decisions)
             for decision in decisions:
-                if await asyncio.to_thread(self.audit.record, decision, self.clock()):
-                    self.service.apply([decision])
-                    log.info(
-                        "%s decided %s for %s/%s: %s; because %s",
-                        name,
-                        decision.action,
-                        decision.tenant,
-                        decision.workload,
-                        decision.summary,
-                        " | ".join(decision.reasons),
-                    )
+                log.info(
+                    "%s decided %s for %s/%s: %s; because %s",
+                    name,
+                    decision.action,
+                    decision.tenant,
+                    decision.workload,
+                    decision.summary,
+                    " | ".join(decision.reasons),
+                )
         for decision in decisions:
             for sent in (*decision.hints, *decision.notices):
                 await self.bus.publish(sent, source=f"/services/{name}")
+
+    def _since(self) -> datetime:
+        """Where a catch-up starts: a window before the newest decision this process knows of."""
+        if not self._applied:
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        return max(self._applied.values()) - timedelta(seconds=CATCH_UP_WINDOW_S)
+
+    def _catch_up_and_decide(
+        self, message: Message, view: View, now: datetime, recent: list[Decision]
+    ) -> list[Decision]:
+        """Applies what other processes of the service decided meanwhile, then decides (under the lock)."""
+        unseen = [d for d in recent if d.key not in self._applied]
+        if unseen:
+            log.info("%s: applying %d decisions made by other processes", self.service.name, len(unseen))
+            self.service.apply(unseen)
+        self._remember(recent)
+        return self.service.decide(message, view, now)
+
+    def _remember(self, decisions: Sequence[Decision]) -> None:
+        """Notes decisions as applied, forgetting those too old for a catch-up to meet again."""
+        for decision in decisions:
+            assert decision.decided_at is not None
+            self._applied[decision.key] = decision.decided_at
+        if self._applied:
+            horizon = max(self._applied.values()) - timedelta(seconds=2 * CATCH_UP_WINDOW_S)
+            self._applied = {k: t for k, t in self._applied.items() if t >= horizon}
 
     async def _hints_applied(self) -> None:
         """Waits until the registry has applied every hint published so far."""

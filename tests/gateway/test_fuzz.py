@@ -17,7 +17,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 @pytest.fixture
 async def quick_polls(tmp_path: Path) -> AsyncIterator[Running]:
     """A platform whose long polls return within half a second, so fuzzing them stays quick."""
-    async for platform in start_platform(tmp_path / "fuzz", http_long_poll_max_s=0.5):
+    async with start_platform(tmp_path / "fuzz", http_long_poll_max_s=0.5) as platform:
         yield platform
 
 

@@ -105,7 +105,8 @@ def test_a_declined_offer_is_not_repeated_until_the_memory_lapses() -> None:
     )
     assert [d.action for d in declined] == ["decline"]
     manager.apply(declined)
-    assert not manager.wants(Accept(tenant="acme", workload="web", notice_id=offer.notice_id))
+    late_accept = Accept(tenant="acme", workload="web", notice_id=offer.notice_id)
+    assert manager.decide(late_accept, view, NOW) == [], "an accept after the decline changes nothing"
     assert _offer(manager, view, NOW + timedelta(days=6)) == []
     assert [d.action for d in _offer(manager, view, NOW + timedelta(seconds=DECLINE_MEMORY_S))] == ["offer"]
 

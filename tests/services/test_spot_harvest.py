@@ -185,8 +185,9 @@ def test_resize_notices_grow_now_and_shrink_after_the_workloads_notice() -> None
     assert (resize.cores, resize.effective_at) == (5, NOW + timedelta(seconds=90))  # type: ignore[attr-defined]
 
 
-def test_the_manager_wants_pressure_spare_capacity_and_acks_to_its_own_evictions_only() -> None:
+def test_the_manager_wants_pressure_spare_capacity_and_answers_and_acts_on_its_own_notices_only() -> None:
     from wi_services import ServiceContext, load_fleet
+    from wi_services.plugin import View
     from wi_services.spot_harvest import SpotHarvestManager
 
     from wi.audit import Decision
@@ -197,7 +198,8 @@ def test_the_manager_wants_pressure_spare_capacity_and_acks_to_its_own_evictions
     assert manager.wants(SpareCapacity(server="h1", spare_cores=4, spare_memory_gb=8))
     assert not manager.wants(PowerCap(power_domain="row-1", cap_watts=1000))
     ours = Ack(tenant="acme", workload="batch", notice_id="evict-e1-0")
-    assert not manager.wants(ours), "an ack to a notice it did not send"
+    assert manager.wants(ours), "answers are wanted: another process of the service may have sent the notice"
+    assert manager.decide(ours, View({}), NOW) == [], "an ack to a notice it does not know"
     manager.apply(
         [
             Decision(
@@ -210,4 +212,4 @@ def test_the_manager_wants_pressure_spare_capacity_and_acks_to_its_own_evictions
             )
         ]
     )
-    assert manager.wants(ours)
+    assert [d.action for d in manager.decide(ours, View({}), NOW)] == ["evict"]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select, update
 
 from wi.contract import Hint, HintBase, Notice, NoticeBase
-from wi.database import insert_once
+from wi.database import as_utc
 
-from .tables import DecisionRecord
+from .tables import DecisionLock, DecisionRecord
 
 _notices: TypeAdapter[list[NoticeBase]] = TypeAdapter(list[Notice])  # type: ignore[arg-type]  # all NoticeBase
 _hints: TypeAdapter[list[HintBase]] = TypeAdapter(list[Hint])  # type: ignore[arg-type]  # all HintBase
@@ -50,23 +52,44 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def record(self, decision: Decision, decided_at: datetime) -> bool:
-        """Stores a decision; False if one with its key is stored already."""
-        row = DecisionRecord(
-            key=decision.key,
-            service=decision.service,
-            input_id=decision.input_id,
-            action=decision.action,
-            tenant=decision.tenant,
-            workload=decision.workload,
-            summary=decision.summary[:500],
-            reasons=_json(list(decision.reasons)),
-            notices=_notices.dump_json(list(decision.notices)).decode(),
-            hints=_hints.dump_json(list(decision.hints)).decode(),
-            detail=_json(decision.detail),
-            decided_at=decided_at,
-        )
-        return insert_once(self.engine, row, decision.key)
+    def decide_exclusively(
+        self,
+        service: str,
+        since: datetime,
+        decide: Callable[[list[Decision]], list[Decision]],
+        decided_at: datetime,
+    ) -> list[Decision]:
+        """Decides and records while holding the service's lock; returns the decisions it recorded.
+
+        ``decide`` gets the service's decisions made at ``since`` or later (among them those of other
+        processes, to apply first) and returns new ones. Processes of one service take the lock in turn
+        (a row lock on PostgreSQL, the write lock on SQLite), so none decides on a state another is
+        changing. A decision whose key is stored already is left out.
+        """
+        with Session(self.engine) as session:
+            self._take_lock(session, service, decided_at)
+            recent = select(DecisionRecord).where(
+                DecisionRecord.service == service, DecisionRecord.decided_at >= since
+            )
+            seen = [_decision(r) for r in session.exec(recent.order_by(col(DecisionRecord.decided_at))).all()]
+            fresh = [d for d in decide(seen) if session.get(DecisionRecord, d.key) is None]
+            for decision in fresh:
+                session.add(_record(decision, decided_at))
+            session.commit()
+        return [replace(d, decided_at=decided_at) for d in fresh]
+
+    @staticmethod
+    def _take_lock(session: Session, service: str, now: datetime) -> None:
+        """Takes the service's lock row in the session's transaction, creating it on first use."""
+        take = update(DecisionLock).where(col(DecisionLock.service) == service).values(taken_at=now)
+        if session.exec(take).rowcount:
+            return
+        try:
+            session.add(DecisionLock(service=service, taken_at=now))
+            session.flush()
+        except IntegrityError:  # another process created it first: wait for it like any other holder
+            session.rollback()
+            session.exec(take)
 
     def for_input(self, service: str, input_id: str) -> list[Decision]:
         """The decisions a service recorded for one input, in order."""
@@ -112,5 +135,22 @@ def _decision(record: DecisionRecord) -> Decision:
         tenant=record.tenant,
         workload=record.workload,
         detail=json.loads(record.detail),
-        decided_at=record.decided_at,
+        decided_at=as_utc(record.decided_at),
+    )
+
+
+def _record(decision: Decision, decided_at: datetime) -> DecisionRecord:
+    return DecisionRecord(
+        key=decision.key,
+        service=decision.service,
+        input_id=decision.input_id,
+        action=decision.action,
+        tenant=decision.tenant,
+        workload=decision.workload,
+        summary=decision.summary[:500],
+        reasons=_json(list(decision.reasons)),
+        notices=_notices.dump_json(list(decision.notices)).decode(),
+        hints=_hints.dump_json(list(decision.hints)).decode(),
+        detail=_json(decision.detail),
+        decided_at=decided_at,
     )

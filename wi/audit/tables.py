@@ -28,3 +28,13 @@ class DecisionRecord(SQLModel, table=True):
     )
     detail: str = Field(sa_type=Text, description="JSON the service needs to rebuild its state")
     decided_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+
+
+class DecisionLock(SQLModel, table=True):
+    """One row per service: the processes of a service take it in turn to decide, so each decides on the
+    state every decision before it left."""
+
+    __tablename__ = "decision_locks"
+
+    service: str = Field(primary_key=True, max_length=64)
+    taken_at: datetime = Field(sa_type=DateTime(timezone=True), description="when a process last took it")

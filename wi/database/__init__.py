@@ -5,6 +5,7 @@ Tables live with their rooms (``wi.registry.tables``, ``wi.auth.tables``); ``mig
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["MIGRATIONS", "create_db_engine", "insert_once", "migrate"]
+__all__ = ["MIGRATIONS", "as_utc", "create_db_engine", "insert_once", "migrate"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -45,6 +46,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def insert_once(engine: Engine, row: SQLModel, key: object) -> bool:

@@ -6,14 +6,14 @@ Synchronous (SQLAlchemy); the async shell calls it in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
-from wi.database import create_db_engine, insert_once, migrate
+from wi.database import as_utc, create_db_engine, insert_once, migrate
 
 from .semantics import (
     OPEN,
@@ -41,11 +41,6 @@ class StoredNotice:
 
 class UnknownNotice(LookupError):
     """A response names a notice the registry has not (yet) seen; the bus retries it, then parks it."""
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class RegistryStore:

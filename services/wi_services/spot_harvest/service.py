@@ -58,9 +58,8 @@ class SpotHarvestManager(PlatformService):
             return message.instance is None and message.subject_kind in OFFER_HINT_KINDS
         if isinstance(message, Placement):
             return message.outcome == "placed"
-        if isinstance(message, Ack):
-            return message.notice_id in self.evicting
-        return isinstance(message, Accept | Decline) and message.notice_id in self.offers
+        # Every answer: the notice may come from another process of the service; decide knows after catch-up.
+        return isinstance(message, Ack | Accept | Decline)
 
     def reset(self) -> None:
         self.evicting = {}

@@ -1,0 +1,81 @@
+"""Two processes of one service share its inputs and decide in turn on the same state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from wi_services import ServiceContext, ServiceRunner, load_fleet
+from wi_services.allocator import VmAllocator
+from wi_services.plugin import View
+
+from tests.platform import eventually, start_platform
+from wi.audit import AuditStore
+from wi.contract import DeploymentRequest, Message
+
+REQUESTS = 20
+FLEET = {
+    "regions": [{"name": "useast", "geography": "us", "price_per_core_hour": 0.05}],
+    "pool_price_factors": {"regular": 1.0, "spot": 0.3, "harvest": 0.5, "oversubscribed": 0.6},
+    "servers": [
+        {
+            "id": f"reg-{n}",
+            "cluster": "c1",
+            "region": "useast",
+            "pool": "regular",
+            "cores": 64,
+            "memory_gb": 512,
+            "fault_domain": f"fd{n}",
+            "power_domain": "row1",
+        }
+        for n in range(2)
+    ],
+}
+
+
+class CountingAllocator(VmAllocator):
+    """The allocator, counting the inputs this instance decided."""
+
+    decided = 0
+
+    def decide(self, message: Message, view: View, now: datetime) -> list:  # type: ignore[type-arg]
+        self.decided += 1
+        return super().decide(message, view, now)
+
+
+async def test_two_runners_of_the_allocator_share_requests_and_never_overbook(
+    tmp_path: Path, database_url: str
+) -> None:
+    fleet_file = tmp_path / "fleet.json"
+    fleet_file.write_text(json.dumps(FLEET))
+    async with start_platform(tmp_path / "wi", services="none", database_url=database_url) as running:
+        platform = running.platform
+        assert platform.bus is not None and platform.store is not None
+        audit = AuditStore(platform.store.engine)
+        context = ServiceContext(load_fleet(fleet_file))
+        allocators = [CountingAllocator(context), CountingAllocator(context)]
+        runners = [ServiceRunner(a, platform.bus, platform.store, audit) for a in allocators]
+        stop = asyncio.Event()
+        for runner in runners:
+            await runner.start()
+        tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
+        try:
+            for n in range(REQUESTS):
+                await platform.bus.publish(
+                    DeploymentRequest(
+                        tenant="acme", workload=f"w{n}", deployment="d", instances=1, cores=16, memory_gb=8
+                    )
+                )
+            await eventually(lambda: len(audit.all_for("allocator")) >= REQUESTS, timeout_s=60)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+    decisions = audit.all_for("allocator")
+    placed = [d for d in decisions if d.action == "place"]
+    cores_per_server = Counter(server for d in placed for server in d.detail["servers"])
+    assert len(decisions) == REQUESTS
+    assert len(placed) == 8 and all(n * 16 <= 64 for n in cores_per_server.values()), cores_per_server
+    assert all(a.decided > 0 for a in allocators), "both runners took a share"
