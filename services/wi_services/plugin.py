@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, uuid5
 
 from wi.audit import AuditStore, Decision
 from wi.bus import Bus, Consumer, ConsumerSpec, Delivery
-from wi.contract import Family, HintBase, Message, TenantMessage, utc_now
+from wi.contract import Family, HintBase, Message, NoticeBase, TenantMessage, utc_now
 from wi.registry import HINTS_CONSUMER, RegistryStore, caught_up
 
 from .fleet import Fleet
@@ -130,16 +130,38 @@ class PlatformService(ABC):
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
         """The decisions for one input. Pure: reads its state, the view and the time; changes nothing."""
 
-    def alert(self, input_id: str, index: int, log: Sequence[str], summary: str) -> Decision:
-        """A decision with no notice: something the operator must see, with the steps that led to it."""
+    def decision(
+        self,
+        input_id: str,
+        index: int,
+        action: str,
+        summary: str,
+        reasons: Sequence[str] = (),
+        *,
+        notices: Sequence[NoticeBase] = (),
+        hints: Sequence[HintBase] = (),
+        tenant: str | None = None,
+        workload: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Decision:
+        """A decision of this service: the ``index``-th about input ``input_id``."""
         return Decision(
             service=self.name,
             input_id=input_id,
             index=index,
-            action="alert",
+            action=action,
             summary=summary,
-            reasons=tuple(log),
+            reasons=tuple(reasons),
+            notices=tuple(notices),
+            hints=tuple(hints),
+            tenant=tenant,
+            workload=workload,
+            detail=detail or {},
         )
+
+    def alert(self, input_id: str, index: int, log: Sequence[str], summary: str) -> Decision:
+        """A decision with no notice: something the operator must see, with the steps that led to it."""
+        return self.decision(input_id, index, "alert", summary, log)
 
 
 def installed_services() -> dict[str, type[PlatformService]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -13,27 +12,11 @@ from wi_services.allocator import VmAllocator
 from wi_services.plugin import View
 
 from tests.platform import eventually, start_platform
+from tests.services.fleets import write_small_fleet
 from wi.audit import AuditStore
 from wi.contract import DeploymentRequest, Message
 
 REQUESTS = 20
-FLEET = {
-    "regions": [{"name": "useast", "geography": "us", "price_per_core_hour": 0.05}],
-    "pool_price_factors": {"regular": 1.0, "spot": 0.3, "harvest": 0.5, "oversubscribed": 0.6},
-    "servers": [
-        {
-            "id": f"reg-{n}",
-            "cluster": "c1",
-            "region": "useast",
-            "pool": "regular",
-            "cores": 64,
-            "memory_gb": 512,
-            "fault_domain": f"fd{n}",
-            "power_domain": "row1",
-        }
-        for n in range(2)
-    ],
-}
 
 
 class CountingAllocator(VmAllocator):
@@ -49,8 +32,7 @@ class CountingAllocator(VmAllocator):
 async def test_two_runners_of_the_allocator_share_requests_and_never_overbook(
     tmp_path: Path, database_url: str
 ) -> None:
-    fleet_file = tmp_path / "fleet.json"
-    fleet_file.write_text(json.dumps(FLEET))
+    fleet_file = write_small_fleet(tmp_path / "fleet.json", "regular", servers=2, fault_domains=2)
     async with start_platform(tmp_path / "wi", services="none", database_url=database_url) as running:
         platform = running.platform
         assert platform.bus is not None and platform.store is not None

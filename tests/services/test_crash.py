@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.platform import eventually
+from tests.services.fleets import write_small_fleet
 from wi.audit import AuditStore
 from wi.bus import Bus
 from wi.contract import CapacityPressure, DeploymentRequest, Evictability
@@ -19,24 +19,6 @@ from wi.server import EmbeddedNatsServer
 
 WI = Path(sys.executable).parent / "wi"
 WORKLOADS = 40
-
-FLEET = {
-    "regions": [{"name": "useast", "geography": "us", "price_per_core_hour": 0.05}],
-    "pool_price_factors": {"regular": 1.0, "spot": 0.3, "harvest": 0.5, "oversubscribed": 0.6},
-    "servers": [
-        {
-            "id": f"spot-{n}",
-            "cluster": "c1",
-            "region": "useast",
-            "pool": "spot",
-            "cores": 64,
-            "memory_gb": 512,
-            "fault_domain": f"fd{n % 2}",
-            "power_domain": "row1",
-        }
-        for n in range(4)
-    ],
-}
 
 
 async def _wi_up(nats_url: str, data_dir: Path, fleet: Path) -> asyncio.subprocess.Process:
@@ -77,8 +59,7 @@ async def _drain(process: asyncio.subprocess.Process) -> None:
 async def test_sigkill_mid_stream_then_restart_repeats_no_eviction_and_loses_none(
     nats_server: EmbeddedNatsServer, tmp_path: Path
 ) -> None:
-    fleet = tmp_path / "fleet.json"
-    fleet.write_text(json.dumps(FLEET))
+    fleet = write_small_fleet(tmp_path / "fleet.json", "spot", servers=4, fault_domains=2)
     data_dir = tmp_path / "wi"
     audit = AuditStore(create_db_engine(f"sqlite:///{data_dir / 'wi.db'}"))
     bus = await Bus.connect(nats_server.url, source="/tests")

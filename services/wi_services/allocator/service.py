@@ -46,14 +46,13 @@ class VmAllocator(PlatformService):
         notice = placed.notice.model_copy(update={"notice_id": f"placement-{message.request_id}"})
         action = ACTIONS[notice.outcome]
         return [
-            Decision(
-                service=self.name,
+            self.decision(
                 input_id=message.request_id,
                 index=0,
                 action=action,
                 summary=f"{message.deployment}: {notice.outcome}"
                 + (f" on {notice.pool} in {notice.region}" if notice.outcome == "placed" else ""),
-                reasons=tuple(placed.log),
+                reasons=placed.log,
                 notices=(notice,),
                 tenant=message.tenant,
                 workload=message.workload,

@@ -125,13 +125,12 @@ class LlmReconfigurer(PlatformService):
         detail = {"endpoint": endpoint.name, "config": choice.config.model_dump(), "load": asdict(load)}
         if choice.config == state.config:
             decisions = [
-                Decision(
-                    service=self.name,
+                self.decision(
                     input_id=report.event_id,
                     index=0,
                     action="keep",
                     summary=f"{endpoint.name}: keeps {describe(state.config)} ({_expected(choice.estimate)})",
-                    reasons=tuple(choice.log),
+                    reasons=choice.log,
                     tenant=endpoint.tenant,
                     workload=endpoint.workload,
                     detail=detail,
@@ -167,13 +166,12 @@ class LlmReconfigurer(PlatformService):
         states = [self._state(e, view) for e in self._affected(event)]
         plan = fit_to_budget(self.model, states, budget)
         decisions = [
-            Decision(
-                service=self.name,
+            self.decision(
                 input_id=event.event_id,
                 index=0,
                 action="cap",
                 summary=f"{domain}: {why}; GPU draw {plan.draw_before_w:.0f} -> {plan.draw_after_w:.0f} W",
-                reasons=tuple(plan.log),
+                reasons=plan.log,
                 detail={"power_domain": domain, "budget_w": budget, "caps": plan.cap_mhz},
             )
         ]
@@ -255,13 +253,12 @@ class LlmReconfigurer(PlatformService):
             expected_tbt_ms=_bounded(expected.tbt_ms, 60_000),
             effective_at=now + timedelta(seconds=RESHARD_S if reshard else CLOCK_LEAD_S),
         )
-        return Decision(
-            service=self.name,
+        return self.decision(
             input_id=input_id,
             index=index,
             action="reconfigure",
             summary=f"{state.name}: {describe(before)} -> {describe(after)} ({_expected(expected)})",
-            reasons=tuple(log),
+            reasons=log,
             notices=(notice,),
             tenant=state.endpoint.tenant,
             workload=state.endpoint.workload,
@@ -272,13 +269,12 @@ class LlmReconfigurer(PlatformService):
         self, state: EndpointState, expected: Estimate, input_id: str, index: int, log: Sequence[str]
     ) -> Decision:
         """A report that an endpoint's SLO will not be kept: never broken silently."""
-        return Decision(
-            service=self.name,
+        return self.decision(
             input_id=input_id,
             index=index,
             action="slo_at_risk",
             summary=f"{state.name}: {state.slo.describe()} cannot be kept ({_expected(expected)})",
-            reasons=tuple(log),
+            reasons=log,
             tenant=state.endpoint.tenant,
             workload=state.endpoint.workload,
         )

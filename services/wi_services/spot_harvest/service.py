@@ -99,8 +99,7 @@ class SpotHarvestManager(PlatformService):
         if isinstance(message, Ack) and message.notice_id in self.evicting:
             instance = self.evicting[message.notice_id]
             return [
-                Decision(
-                    service=self.name,
+                self.decision(
                     input_id=message.response_id,
                     index=0,
                     action="evict",
@@ -130,13 +129,12 @@ class SpotHarvestManager(PlatformService):
                 reason=eviction.reason[:500],
             )
             decisions.append(
-                Decision(
-                    service=self.name,
+                self.decision(
                     input_id=pressure.event_id,
                     index=index,
                     action="notify",
                     summary=f"{instance_key(instance)}: evict no earlier than {eviction.not_before:%H:%M:%S}",
-                    reasons=tuple(plan.log),
+                    reasons=plan.log,
                     notices=(notice,),
                     tenant=instance.tenant,
                     workload=instance.workload,
@@ -179,13 +177,12 @@ class SpotHarvestManager(PlatformService):
                 effective_at=now + timedelta(seconds=notice_s),
             )
             decisions.append(
-                Decision(
-                    service=self.name,
+                self.decision(
                     input_id=spare.event_id,
                     index=len(decisions),
                     action="resize",
                     summary=f"{key}: {before} -> {after} cores",
-                    reasons=tuple(plan.log),
+                    reasons=plan.log,
                     notices=(notice,),
                     tenant=instance.tenant,
                     workload=instance.workload,
@@ -235,8 +232,7 @@ class SpotHarvestManager(PlatformService):
                 expires_at=offer_expires_at(now),
             )
             decisions.append(
-                Decision(
-                    service=self.name,
+                self.decision(
                     input_id=input_id,
                     index=len(decisions),
                     action="offer",
@@ -259,8 +255,7 @@ class SpotHarvestManager(PlatformService):
         def answered(
             action: str, summary: str, hints: tuple[HintBase, ...] = (), **detail: object
         ) -> Decision:
-            return Decision(
-                service=self.name,
+            return self.decision(
                 input_id=response.response_id,
                 index=0,
                 action=action,
