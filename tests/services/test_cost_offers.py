@@ -132,13 +132,14 @@ def test_accepting_commits_the_hints_now_and_lowers_the_price() -> None:
     assert _offer(manager, view, later) == [], "accepted terms are not offered again"
 
 
-def test_an_offer_past_expires_at_cannot_be_accepted() -> None:
+def test_an_offer_past_expires_at_cannot_be_accepted_and_may_be_made_again() -> None:
     manager = _manager()
     view = View(_hints(*FLEXIBLE), (_web(),))
     offered = _offer(manager, view)
     manager.apply(offered)
     [offer] = offered[0].notices
     late = NOW + timedelta(seconds=OFFER_TTL_S + 1)
+    assert [d.action for d in _offer(manager, view, late)] == ["offer"], "a lapsed offer may be made again"
     [refused] = manager.decide(Accept(tenant="acme", workload="web", notice_id=offer.notice_id), view, late)
     assert refused.action == "refuse" and refused.hints == () and "expired" in refused.summary
 

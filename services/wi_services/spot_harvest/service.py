@@ -207,8 +207,8 @@ class SpotHarvestManager(PlatformService):
         decisions: list[Decision] = []
         for offer in terms:
             key = (tenant, workload, offer.offer)
-            if any(n == offer.offer and (o.tenant, o.workload) == key[:2] for n, o in self.offers.values()):
-                continue  # one open offer of a kind at a time; its expiry is checked when it is answered
+            if any((o.tenant, o.workload, n) == key and now < o.expires_at for n, o in self.offers.values()):
+                continue  # one open offer of a kind at a time; a lapsed one may be made again
             if key in self.accepted:
                 continue
             if key in self.declined and now < self.declined[key]:
