@@ -90,6 +90,15 @@ def test_an_slo_that_cannot_be_met_is_reported() -> None:
     assert "TTFT <= 20 ms, TBT <= 5 ms cannot be kept" in decisions[-1].summary
 
 
+def test_a_load_beyond_every_config_gets_the_most_capacity_and_is_reported() -> None:
+    choice = choose_config(MODEL, _state("chat-llm", rps=500))
+    assert not choice.meets_slo and not choice.estimate.feasible
+    assert (choice.config.replicas * choice.config.tensor_parallel, choice.config.gpu_frequency_mhz) == (
+        16,
+        1980,
+    )
+
+
 def test_a_cap_lowers_the_tolerant_endpoint_first_and_keeps_the_strict_slo() -> None:
     states = [_state("chat-llm"), _state("code-llm")]
     draw = fit_to_budget(MODEL, states, 1e9).draw_before_w

@@ -10,6 +10,7 @@ one reported. Caps are lifted strictest endpoint first, and only while the predi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -149,10 +150,12 @@ def choose_config(model: PerfModel, state: EndpointState) -> Choice:
         watts, config, expected = min(at_load, key=lambda w: (w[0], _order(w[1])))
         log.append(f"none keeps the SLOs with headroom; at the load: {describe(config)} at {watts:.0f} W")
         return Choice(config, expected, True, log)
-    miss, config, expected = min(
-        ((_miss(now, state.slo), c, now) for _, now, c in scored), key=lambda m: (m[0], _order(m[1]))
-    )
-    log.append(f"no config keeps the SLOs; the closest misses by {miss - 1:.0%}")
+    _, expected, config = min(scored, key=lambda s: _shortfall(s[1], state.slo, s[2]))
+    if expected.feasible:
+        worst = _shortfall(expected, state.slo, config)[0]
+        log.append(f"no config keeps the SLOs; the closest misses by {worst - 1:.0%}")
+    else:
+        log.append("the load is beyond every config; the largest and fastest is chosen")
     return Choice(config, expected, False, log)
 
 
@@ -170,12 +173,15 @@ def _order(config: EndpointConfig) -> tuple[int, int, int]:
     return (config.replicas * config.tensor_parallel, config.tensor_parallel, config.gpu_frequency_mhz)
 
 
-def _miss(estimate: Estimate, slo: Slo) -> float:
-    """How far an estimate is from the SLOs, as the worst ratio (above 1 misses)."""
-    ratios = [
-        got / want for got, want in ((estimate.ttft_ms, slo.ttft_ms), (estimate.tbt_ms, slo.tbt_ms)) if want
-    ]
-    return max(ratios, default=1.0)
+def _shortfall(estimate: Estimate, slo: Slo, config: EndpointConfig) -> tuple[float, tuple[int, ...]]:
+    """How far an estimate is from the SLOs (the worst ratio; above 1 misses), for ranking configs.
+
+    An infeasible one ranks after every feasible one, the most GPU capacity first.
+    """
+    if not estimate.feasible:
+        return math.inf, (-config.replicas * config.tensor_parallel, -config.gpu_frequency_mhz)
+    pairs = ((estimate.ttft_ms, slo.ttft_ms), (estimate.tbt_ms, slo.tbt_ms))
+    return max((got / want for got, want in pairs if want), default=1.0), _order(config)
 
 
 @dataclass
