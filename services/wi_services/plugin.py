@@ -12,6 +12,10 @@ recorded, so a failure in between leaves the state as it was for the retry. Deci
 input's id. When an input comes again (a redelivery after a crash), the runner publishes the notices it
 recorded rather than deciding anew, and the notices' ids are fixed by the decision, so JetStream and
 the registry store them once: a restarted process neither repeats an action nor loses one.
+
+Processes of one service take turns to decide: each holds the service's lock row while it applies the
+decisions the others recorded since it last looked, decides and records. So each decision sees the
+state every earlier one left, whichever process made it.
 """
 
 from __future__ import annotations
