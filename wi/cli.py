@@ -167,10 +167,8 @@ def _audit(args: argparse.Namespace) -> int:
         migrate(engine)
         for decision in reversed(AuditStore(engine).recent(args.service, args.limit)):
             when = f"{decision.decided_at:%Y-%m-%d %H:%M:%S}" if decision.decided_at else "?"
-            print(
-                f"{when}  {decision.service:<12} {decision.action:<8} {decision.tenant}/{decision.workload}  "
-                f"{decision.summary}"
-            )
+            about = f"{decision.tenant}/{decision.workload}" if decision.tenant else "(operator)"
+            print(f"{when}  {decision.service:<12} {decision.action:<11} {about}  {decision.summary}")
             for reason in decision.reasons:
                 print(f"      {reason}")
         return 0

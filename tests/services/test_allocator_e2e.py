@@ -50,7 +50,7 @@ async def test_a_hint_change_alters_the_placement_and_the_audit_says_why(running
         text=True,
         check=True,
     )
-    assert "allocator    place    acme/trainer  batch: placed on spot in" in audit.stdout
+    assert "allocator    place       acme/trainer  batch: placed on spot in" in audit.stdout
     assert "pool filter removed" in audit.stdout and "weighers chose" in audit.stdout
 
 
