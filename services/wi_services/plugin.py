@@ -197,6 +197,8 @@ class ServiceRunner:
         self.clock = clock
         self._consumers: list[Consumer] = []
         self._deciding = asyncio.Lock()
+        self._hints_seen_applied = 0
+        """The last hint the registry was seen to have applied (nothing newer means no need to wait)."""
         self._applied: dict[str, datetime] = {}
         """Keys of the decisions applied to the state, back to twice CATCH_UP_WINDOW_S before the newest."""
 
@@ -234,7 +236,7 @@ class ServiceRunner:
                 now = self.clock()
                 decide = partial(self._catch_up_and_decide, message, view, now)
                 decisions = await asyncio.to_thread(
-                    self.audit.decide_exclusively, name, self._since(), decide, now
+                    self.audit.decide_exclusively, name, self._since(), self._applied.keys(), decide, now
                 )
                 self.service.apply(decisions)
                 self._remember(decisions)
@@ -259,14 +261,13 @@ class ServiceRunner:
         return max(self._applied.values()) - timedelta(seconds=CATCH_UP_WINDOW_S)
 
     def _catch_up_and_decide(
-        self, message: Message, view: View, now: datetime, recent: list[Decision]
+        self, message: Message, view: View, now: datetime, unseen: list[Decision]
     ) -> list[Decision]:
         """Applies what other processes of the service decided meanwhile, then decides (under the lock)."""
-        unseen = [d for d in recent if d.key not in self._applied]
         if unseen:
             log.info("%s: applying %d decisions made by other processes", self.service.name, len(unseen))
             self.service.apply(unseen)
-        self._remember(recent)
+            self._remember(unseen)
         return self.service.decide(message, view, now)
 
     def _remember(self, decisions: Sequence[Decision]) -> None:
@@ -281,7 +282,11 @@ class ServiceRunner:
     async def _hints_applied(self) -> None:
         """Waits until the registry has applied every hint published so far."""
         last = (await self.bus.js.stream_info(HINTS_CONSUMER.stream.name)).state.last_seq
-        if not await caught_up(self.bus, HINTS_CONSUMER, last, HINTS_CATCH_UP_WAIT_S):
+        if last <= self._hints_seen_applied:
+            return
+        if await caught_up(self.bus, HINTS_CONSUMER, last, HINTS_CATCH_UP_WAIT_S):
+            self._hints_seen_applied = last
+        else:
             log.warning(
                 "%s: the registry has not applied hints up to #%d; deciding on what it has",
                 self.service.name,

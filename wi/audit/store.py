@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -56,23 +56,30 @@ class AuditStore:
         self,
         service: str,
         since: datetime,
+        known: Collection[str],
         decide: Callable[[list[Decision]], list[Decision]],
         decided_at: datetime,
     ) -> list[Decision]:
         """Decides and records while holding the service's lock; returns the decisions it recorded.
 
-        ``decide`` gets the service's decisions made at ``since`` or later (among them those of other
-        processes, to apply first) and returns new ones. Processes of one service take the lock in turn
-        (a row lock on PostgreSQL, the write lock on SQLite), so none decides on a state another is
-        changing. A decision whose key is stored already is left out.
+        ``decide`` gets the service's decisions made at ``since`` or later whose keys are not ``known``
+        (those of other processes, to apply first) and returns new ones. Processes of one service take
+        the lock in turn (a row lock on PostgreSQL, the write lock on SQLite), so none decides on a state
+        another is changing. A decision whose key is stored already is left out.
         """
         with Session(self.engine) as session:
             self._take_lock(session, service, decided_at)
-            recent = select(DecisionRecord).where(
+            keys = select(DecisionRecord.key).where(
                 DecisionRecord.service == service, DecisionRecord.decided_at >= since
             )
-            seen = [_decision(r) for r in session.exec(recent.order_by(col(DecisionRecord.decided_at))).all()]
-            fresh = [d for d in decide(seen) if session.get(DecisionRecord, d.key) is None]
+            unseen_keys = [key for key in session.exec(keys).all() if key not in known]
+            unseen = select(DecisionRecord).where(col(DecisionRecord.key).in_(unseen_keys))
+            unseen_decisions = (
+                [_decision(r) for r in session.exec(unseen.order_by(col(DecisionRecord.decided_at))).all()]
+                if unseen_keys
+                else []
+            )
+            fresh = [d for d in decide(unseen_decisions) if session.get(DecisionRecord, d.key) is None]
             for decision in fresh:
                 session.add(_record(decision, decided_at))
             session.commit()
