@@ -71,3 +71,12 @@ def test_the_image_wi_builds_from_installs_the_platform_and_runs_wi() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "'.[platform]'" in dockerfile
     assert 'CMD ["wi", "up"]' in dockerfile
+
+
+def test_wi_gets_the_llm_models_tables_mounted_where_it_looks() -> None:
+    wi = SERVICES["wi"]
+    mounted = {target: source for source, target, *_ in (v.split(":") for v in wi["volumes"])}
+    source = mounted[wi["environment"]["WI_LLM_PERF_DIR"]]
+    assert (ROOT / source / "perf_model.csv").is_file() and (
+        ROOT / source / "power_model_constant.yaml"
+    ).is_file()
