@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -109,13 +109,15 @@ class PlatformService(ABC):
         """Whether an input concerns the service; the runner drops the rest before any other work."""
         return True
 
-    def concerns(self, message: Message) -> set[tuple[str, str]]:
-        """The (tenant, workload) pairs whose hints ``decide`` reads for this input (beyond the inventory's).
+    def concerns(self, message: Message, instances: Sequence[Instance]) -> set[tuple[str, str]]:
+        """The (tenant, workload) pairs whose hints ``decide`` reads for this input.
 
-        By default the workload a tenant message is about; a service acting on platform events for known
-        workloads (the LLM endpoints of a power domain, say) names them here.
+        By default the workload a tenant message is about and those of every instance in the inventory;
+        a service names fewer (the instances an event touches) or others (the LLM endpoints of a power
+        domain) here, and the runner reads only those.
         """
-        return {(message.tenant, message.workload)} if isinstance(message, TenantMessage) else set()
+        mine = {(message.tenant, message.workload)} if isinstance(message, TenantMessage) else set()
+        return mine | {(i.tenant, i.workload) for i in instances}
 
     @abstractmethod
     def reset(self) -> None:
@@ -179,6 +181,45 @@ def installed_services() -> dict[str, type[PlatformService]]:
     return found
 
 
+class DecisionTail:
+    """Follows one service's recorded decisions so that each is handed out once: all at first, then the new.
+
+    It looks back CATCH_UP_WINDOW_S before the newest decision it knows of, and remembers keys twice that
+    far back, so decisions recorded late or by a process with a slower clock are still caught.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._known: dict[str, datetime] = {}
+
+    @property
+    def since(self) -> datetime:
+        """Where the next look starts."""
+        if not self._known:
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        return max(self._known.values()) - timedelta(seconds=CATCH_UP_WINDOW_S)
+
+    @property
+    def known(self) -> Collection[str]:
+        """The keys handed out already, within the window."""
+        return self._known.keys()
+
+    def remember(self, decisions: Sequence[Decision]) -> None:
+        """Notes decisions as handed out, forgetting those too old for a look to meet again."""
+        for decision in decisions:
+            assert decision.decided_at is not None
+            self._known[decision.key] = decision.decided_at
+        if self._known:
+            horizon = max(self._known.values()) - timedelta(seconds=2 * CATCH_UP_WINDOW_S)
+            self._known = {k: t for k, t in self._known.items() if t >= horizon}
+
+    def new(self, audit: AuditStore) -> list[Decision]:
+        """The decisions recorded since the last look, oldest first (and now remembered)."""
+        found = audit.unseen(self.service, self.since, self.known)
+        self.remember(found)
+        return found
+
+
 class ServiceRunner:
     """Runs one service: consumes, decides, records, publishes."""
 
@@ -199,14 +240,17 @@ class ServiceRunner:
         self._deciding = asyncio.Lock()
         self._hints_seen_applied = 0
         """The last hint the registry was seen to have applied (nothing newer means no need to wait)."""
-        self._applied: dict[str, datetime] = {}
-        """Keys of the decisions applied to the state, back to twice CATCH_UP_WINDOW_S before the newest."""
+        self._applied = DecisionTail(service.name)
+        """The service's decisions applied to its state."""
+        self._placements = DecisionTail(ALLOCATOR)
+        self._instances: tuple[Instance, ...] = ()
+        """What runs where, built up from the placements as they come (for services that need it)."""
 
     async def start(self) -> None:
         """Rebuilds the service's state from the audit table and sets up its consumers."""
         recorded = await asyncio.to_thread(self.audit.all_for, self.service.name)
         self.service.restore(recorded)
-        self._remember(recorded)
+        self._applied.remember(recorded)
         for family in self.service.consumes:
             spec = ConsumerSpec(family, f"wi-svc-{self.service.name}-{family}")
             self._consumers.append(await self.bus.consumer(spec))
@@ -231,15 +275,15 @@ class ServiceRunner:
             decisions = recorded
         else:
             await self._hints_applied()
-            view = await asyncio.to_thread(self._view, message)
             async with self._deciding:  # one input at a time here; the database lock orders the processes
+                view = await asyncio.to_thread(self._view, message)
                 now = self.clock()
                 decide = partial(self._catch_up_and_decide, message, view, now)
                 decisions = await asyncio.to_thread(
-                    self.audit.decide_exclusively, name, self._since(), self._applied.keys(), decide, now
+                    self.audit.decide_exclusively, name, self._applied.since, self._applied.known, decide, now
                 )
                 self.service.apply(decisions)
-                self._remember(decisions)
+                self._applied.remember(decisions)
             for decision in decisions:
                 log.info(
                     "%s decided %s for %s/%s: %s; because %s",
@@ -254,12 +298,6 @@ class ServiceRunner:
             for sent in (*decision.hints, *decision.notices):
                 await self.bus.publish(sent, source=f"/services/{name}")
 
-    def _since(self) -> datetime:
-        """Where a catch-up starts: a window before the newest decision this process knows of."""
-        if not self._applied:
-            return datetime(1970, 1, 1, tzinfo=UTC)
-        return max(self._applied.values()) - timedelta(seconds=CATCH_UP_WINDOW_S)
-
     def _catch_up_and_decide(
         self, message: Message, view: View, now: datetime, unseen: list[Decision]
     ) -> list[Decision]:
@@ -267,17 +305,8 @@ class ServiceRunner:
         if unseen:
             log.info("%s: applying %d decisions made by other processes", self.service.name, len(unseen))
             self.service.apply(unseen)
-            self._remember(unseen)
+            self._applied.remember(unseen)
         return self.service.decide(message, view, now)
-
-    def _remember(self, decisions: Sequence[Decision]) -> None:
-        """Notes decisions as applied, forgetting those too old for a catch-up to meet again."""
-        for decision in decisions:
-            assert decision.decided_at is not None
-            self._applied[decision.key] = decision.decided_at
-        if self._applied:
-            horizon = max(self._applied.values()) - timedelta(seconds=2 * CATCH_UP_WINDOW_S)
-            self._applied = {k: t for k, t in self._applied.items() if t >= horizon}
 
     async def _hints_applied(self) -> None:
         """Waits until the registry has applied every hint published so far."""
@@ -295,10 +324,7 @@ class ServiceRunner:
 
     def _view(self, message: Message) -> View:
         """The hints (and, if the service needs it, the inventory) a decision may read."""
-        instances = (
-            inventory_from(self.audit.all_for(ALLOCATOR), self.service.fleet)
-            if self.service.needs_inventory
-            else ()
-        )
-        workloads = {(i.tenant, i.workload) for i in instances} | self.service.concerns(message)
-        return View({w: self._hints(*w) for w in workloads}, instances)
+        if self.service.needs_inventory:
+            self._instances += inventory_from(self._placements.new(self.audit), self.service.fleet)
+        workloads = self.service.concerns(message, self._instances)
+        return View({w: self._hints(*w) for w in workloads}, self._instances)

@@ -69,21 +69,17 @@ class AuditStore:
         """
         with Session(self.engine) as session:
             self._take_lock(session, service, decided_at)
-            keys = select(DecisionRecord.key).where(
-                DecisionRecord.service == service, DecisionRecord.decided_at >= since
-            )
-            unseen_keys = [key for key in session.exec(keys).all() if key not in known]
-            unseen = select(DecisionRecord).where(col(DecisionRecord.key).in_(unseen_keys))
-            unseen_decisions = (
-                [_decision(r) for r in session.exec(unseen.order_by(col(DecisionRecord.decided_at))).all()]
-                if unseen_keys
-                else []
-            )
-            fresh = [d for d in decide(unseen_decisions) if session.get(DecisionRecord, d.key) is None]
+            unseen = _unseen(session, service, since, known)
+            fresh = [d for d in decide(unseen) if session.get(DecisionRecord, d.key) is None]
             for decision in fresh:
                 session.add(_record(decision, decided_at))
             session.commit()
         return [replace(d, decided_at=decided_at) for d in fresh]
+
+    def unseen(self, service: str, since: datetime, known: Collection[str]) -> list[Decision]:
+        """A service's decisions made at ``since`` or later whose keys are not ``known``, oldest first."""
+        with Session(self.engine) as session:
+            return _unseen(session, service, since, known)
 
     @staticmethod
     def _take_lock(session: Session, service: str, now: datetime) -> None:
@@ -144,6 +140,18 @@ def _decision(record: DecisionRecord) -> Decision:
         detail=json.loads(record.detail),
         decided_at=as_utc(record.decided_at),
     )
+
+
+def _unseen(session: Session, service: str, since: datetime, known: Collection[str]) -> list[Decision]:
+    """Reads the keys in the window first, and whole rows only for those not ``known``."""
+    keys = select(DecisionRecord.key).where(
+        DecisionRecord.service == service, DecisionRecord.decided_at >= since
+    )
+    unseen = [key for key in session.exec(keys).all() if key not in known]
+    if not unseen:
+        return []
+    rows = select(DecisionRecord).where(col(DecisionRecord.key).in_(unseen))
+    return [_decision(r) for r in session.exec(rows.order_by(col(DecisionRecord.decided_at))).all()]
 
 
 def _record(decision: Decision, decided_at: datetime) -> DecisionRecord:

@@ -21,6 +21,7 @@ from wi.contract import (
 )
 
 from ..fleet import LlmEndpoint
+from ..inventory import Instance
 from ..plugin import PlatformService, ServiceContext, View, derived_id
 from .perf_model import PERF_DATA, Estimate, Load, load_perf_model
 from .policy import EndpointState, at_frequency, choose_config, describe, estimate, fit_to_budget
@@ -75,7 +76,7 @@ class LlmReconfigurer(PlatformService):
     def wants(self, message: Message) -> bool:
         return bool(self._affected(message))
 
-    def concerns(self, message: Message) -> set[tuple[str, str]]:
+    def concerns(self, message: Message, instances: Sequence[Instance]) -> set[tuple[str, str]]:
         return {(e.tenant, e.workload) for e in self._affected(message)}
 
     def _affected(self, message: Message) -> list[LlmEndpoint]:

@@ -23,6 +23,7 @@ from wi.contract import (
     SpareCapacity,
 )
 
+from ..inventory import Instance
 from ..plugin import PlatformService, ServiceContext, View, derived_id
 from .harvest import share_spare_cores
 from .offers import OFFER_HINT_KINDS, declined_until, eligible_offers, offer_expires_at
@@ -60,6 +61,17 @@ class SpotHarvestManager(PlatformService):
             return message.outcome == "placed"
         # Every answer: the notice may come from another process of the service; decide knows after catch-up.
         return isinstance(message, Ack | Accept | Decline)
+
+    def concerns(self, message: Message, instances: Sequence[Instance]) -> set[tuple[str, str]]:
+        """Pressure: the workloads in the pressured cluster and pool; spare capacity: those on the server;
+        anything else: the workload it is about."""
+        if isinstance(message, CapacityPressure):
+            touched = [i for i in instances if (i.cluster, i.pool) == (message.cluster, message.pool)]
+        elif isinstance(message, SpareCapacity):
+            touched = [i for i in instances if i.server == message.server]
+        else:
+            touched = []
+        return super().concerns(message, touched)
 
     def reset(self) -> None:
         self.evicting = {}
