@@ -279,12 +279,19 @@ class ServiceRunner:
                 view = await asyncio.to_thread(self._view, message)
                 now = self.clock()
                 decide = partial(self._catch_up_and_decide, message, view, now)
-                decisions = await asyncio.to_thread(
-                    self.audit.decide_exclusively, name, self._applied.since, self._applied.known, decide, now
+                fresh, before = await asyncio.to_thread(
+                    self.audit.decide_exclusively,
+                    name,
+                    message.message_id,
+                    self._applied.since,
+                    self._applied.known,
+                    decide,
+                    now,
                 )
-                self.service.apply(decisions)
-                self._applied.remember(decisions)
-            for decision in decisions:
+                self.service.apply(fresh)
+                self._applied.remember(fresh)
+            decisions = fresh or before  # decided by another process meanwhile: re-send what it recorded
+            for decision in fresh:
                 log.info(
                     "%s decided %s for %s/%s: %s; because %s",
                     name,
@@ -299,14 +306,14 @@ class ServiceRunner:
                 await self.bus.publish(sent, source=f"/services/{name}")
 
     def _catch_up_and_decide(
-        self, message: Message, view: View, now: datetime, unseen: list[Decision]
+        self, message: Message, view: View, now: datetime, unseen: list[Decision], decided_before: bool
     ) -> list[Decision]:
         """Applies what other processes of the service decided meanwhile, then decides (under the lock)."""
         if unseen:
             log.info("%s: applying %d decisions made by other processes", self.service.name, len(unseen))
             self.service.apply(unseen)
             self._applied.remember(unseen)
-        return self.service.decide(message, view, now)
+        return [] if decided_before else self.service.decide(message, view, now)
 
     async def _hints_applied(self) -> None:
         """Waits until the registry has applied every hint published so far."""

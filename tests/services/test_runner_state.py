@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 def _record(audit: AuditStore, input_id: str, at: datetime) -> None:
     decision = Decision(service="svc", input_id=input_id, index=0, action="x", summary="s")
-    audit.decide_exclusively("svc", at, (), lambda unseen: [decision], at)
+    audit.decide_exclusively("svc", input_id, at, (), lambda unseen, before: [decision], at)
 
 
 def test_a_tail_hands_out_each_decision_once_even_one_recorded_late(database_url: str) -> None:
@@ -33,6 +33,23 @@ def test_a_tail_hands_out_each_decision_once_even_one_recorded_late(database_url
     _record(audit, "late", NOW - timedelta(seconds=30))  # another process, a slower clock
     _record(audit, "c", NOW + timedelta(seconds=2))
     assert sorted(d.input_id for d in tail.new(audit)) == ["c", "late"]
+    engine.dispose()
+
+
+def test_an_input_decided_by_another_process_is_not_decided_again(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    audit = AuditStore(engine)
+    _record(audit, "e1", NOW)
+    calls: list[tuple[list[str], bool]] = []
+
+    def decide(unseen: list[Decision], before: bool) -> list[Decision]:
+        calls.append(([d.input_id for d in unseen], before))
+        return [] if before else [Decision(service="svc", input_id="e1", index=5, action="x", summary="s")]
+
+    fresh, before = audit.decide_exclusively("svc", "e1", NOW - timedelta(hours=1), (), decide, NOW)
+    assert calls == [(["e1"], True)], "it still catches up, but decides nothing"
+    assert fresh == [] and [d.key for d in before] == ["svc:e1:0000"]
     engine.dispose()
 
 

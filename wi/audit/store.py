@@ -55,26 +55,30 @@ class AuditStore:
     def decide_exclusively(
         self,
         service: str,
+        input_id: str,
         since: datetime,
         known: Collection[str],
-        decide: Callable[[list[Decision]], list[Decision]],
+        decide: Callable[[list[Decision], bool], list[Decision]],
         decided_at: datetime,
-    ) -> list[Decision]:
-        """Decides and records while holding the service's lock; returns the decisions it recorded.
+    ) -> tuple[list[Decision], list[Decision]]:
+        """Decides about one input and records, holding the service's lock.
 
         ``decide`` gets the service's decisions made at ``since`` or later whose keys are not ``known``
-        (those of other processes, to apply first) and returns new ones. Processes of one service take
-        the lock in turn (a row lock on PostgreSQL, the write lock on SQLite), so none decides on a state
-        another is changing. A decision whose key is stored already is left out.
+        (those of other processes, to apply first), and whether the input was decided before (then it
+        must decide nothing); it returns new decisions. Processes of one service take the lock in turn
+        (a row lock on PostgreSQL, the write lock on SQLite), so none decides on a state another is
+        changing, and none decides an input another has decided. Returns the decisions recorded now and
+        those recorded for the input before.
         """
         with Session(self.engine) as session:
             self._take_lock(session, service, decided_at)
             unseen = _unseen(session, service, since, known)
-            fresh = [d for d in decide(unseen) if session.get(DecisionRecord, d.key) is None]
+            before = _for_input(session, service, input_id)
+            fresh = decide(unseen, bool(before))
             for decision in fresh:
                 session.add(_record(decision, decided_at))
             session.commit()
-        return [replace(d, decided_at=decided_at) for d in fresh]
+        return [replace(d, decided_at=decided_at) for d in fresh], before
 
     def unseen(self, service: str, since: datetime, known: Collection[str]) -> list[Decision]:
         """A service's decisions made at ``since`` or later whose keys are not ``known``, oldest first."""
@@ -96,11 +100,8 @@ class AuditStore:
 
     def for_input(self, service: str, input_id: str) -> list[Decision]:
         """The decisions a service recorded for one input, in order."""
-        query = select(DecisionRecord).where(
-            DecisionRecord.service == service, DecisionRecord.input_id == input_id
-        )
         with Session(self.engine) as session:
-            return [_decision(r) for r in session.exec(query.order_by(col(DecisionRecord.key))).all()]
+            return _for_input(session, service, input_id)
 
     def recent(self, service: str | None = None, limit: int = 50) -> list[Decision]:
         """The newest decisions first."""
@@ -140,6 +141,13 @@ def _decision(record: DecisionRecord) -> Decision:
         detail=json.loads(record.detail),
         decided_at=as_utc(record.decided_at),
     )
+
+
+def _for_input(session: Session, service: str, input_id: str) -> list[Decision]:
+    query = select(DecisionRecord).where(
+        DecisionRecord.service == service, DecisionRecord.input_id == input_id
+    )
+    return [_decision(r) for r in session.exec(query.order_by(col(DecisionRecord.key))).all()]
 
 
 def _unseen(session: Session, service: str, since: datetime, known: Collection[str]) -> list[Decision]:
