@@ -14,8 +14,8 @@ recorded rather than deciding anew, and the notices' ids are fixed by the decisi
 the registry store them once: a restarted process neither repeats an action nor loses one.
 
 Processes of one service take turns to decide: each holds the service's lock row while it applies the
-decisions the others recorded since it last looked, decides and records. So each decision sees the
-state every earlier one left, whichever process made it.
+decisions the others recorded since it last looked, checks that no other process decided the input,
+decides and records. So each decision sees the state every earlier one left, whichever process made it.
 """
 
 from __future__ import annotations
