@@ -204,12 +204,19 @@ def fit_to_budget(model: PerfModel, states: Sequence[EndpointState], budget_w: f
     """Graded frequency caps that bring the endpoints' draw under ``budget_w``, or lift caps it allows."""
     plan = CapPlan()
     mhz = {s.name: s.config.gpu_frequency_mhz for s in states}
+    wanted = {s.name: wanted_mhz(model, s) for s in states}
 
     def at(state: EndpointState, frequency: int) -> Estimate:
         return estimate(model, state, at_frequency(state.config, frequency))
 
+    watts = {s.name: at(s, mhz[s.name]).watts for s in states}
+
+    def clock(state: EndpointState, frequency: int) -> None:
+        """Sets an endpoint's frequency and its predicted draw with it."""
+        mhz[state.name], watts[state.name] = frequency, at(state, frequency).watts
+
     def draw() -> float:
-        return sum(at(s, mhz[s.name]).watts for s in states)
+        return sum(watts.values())
 
     def step(state: EndpointState, down: bool) -> int | None:
         steps = frequency_steps(model, state.endpoint.hardware)
@@ -226,10 +233,10 @@ def fit_to_budget(model: PerfModel, states: Sequence[EndpointState], budget_w: f
                 if not at(state, lower).meets(state.slo.ttft_ms, state.slo.tbt_ms):
                     plan.log.append(f"{state.name}: not below {mhz[state.name]} MHz, its SLO would break")
                     break
-                mhz[state.name] = lower
+                clock(state, lower)
         for state in least_costly_first:  # then: the budget before SLOs, each break reported
             while draw() > budget_w and (lower := step(state, down=True)) is not None:
-                mhz[state.name] = lower
+                clock(state, lower)
                 if state.name not in plan.slo_broken:
                     plan.slo_broken.append(state.name)
     else:
@@ -237,26 +244,27 @@ def fit_to_budget(model: PerfModel, states: Sequence[EndpointState], budget_w: f
             if state.cap_mhz is None:
                 continue
             while (higher := step(state, down=False)) is not None:
-                if higher > wanted_mhz(model, state):
+                if higher > wanted[state.name]:
                     plan.log.append(f"{state.name}: {mhz[state.name]} MHz keeps its SLOs with headroom")
                     break
-                was, mhz[state.name] = mhz[state.name], higher
+                was = mhz[state.name]
+                clock(state, higher)
                 if draw() > (1 - UNCAP_HYSTERESIS) * budget_w:
-                    mhz[state.name] = was
+                    clock(state, was)
                     plan.log.append(
                         f"{state.name}: held at {was} MHz to stay {UNCAP_HYSTERESIS:.0%} under budget"
                     )
                     break
     for state in states:
         before, after = state.config.gpu_frequency_mhz, mhz[state.name]
-        plan.frequency_mhz[state.name] = after
-        plan.cap_mhz[state.name] = after if after < wanted_mhz(model, state) else None
+        plan.cap_mhz[state.name] = after if after < wanted[state.name] else None
         if after != before:
             got = at(state, after)
             plan.log.append(
                 f"{state.name}: {before} -> {after} MHz (TTFT {got.ttft_ms:.0f} ms, TBT {got.tbt_ms:.1f} ms; "
                 f"{state.slo.describe()})"
             )
+    plan.frequency_mhz = mhz
     plan.draw_after_w = draw()
     plan.log.append(f"predicted draw {plan.draw_after_w:.0f} W")
     if plan.draw_after_w > budget_w:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from wi.audit import Decision
 from wi.contract import (
@@ -123,7 +123,6 @@ class LlmReconfigurer(PlatformService):
         )
         state = self._state(endpoint, view, load)
         choice = choose_config(self.model, state)
-        detail = {"endpoint": endpoint.name, "config": choice.config.model_dump(), "load": asdict(load)}
         if choice.config == state.config:
             decisions = [
                 self.decision(
@@ -134,17 +133,16 @@ class LlmReconfigurer(PlatformService):
                     reasons=choice.log,
                     tenant=endpoint.tenant,
                     workload=endpoint.workload,
-                    detail=detail,
+                    detail=_detail(endpoint.name, choice.config, load),
                 )
             ]
         else:
             reason = f"load {load.requests_per_s:g} req/s: least power that keeps {state.slo.describe()}"
             decisions = [
                 self._reconfigure(
-                    state, choice.config, choice.estimate, reason, choice.log, report.event_id, 0, now
+                    state, choice.config, choice.estimate, reason, choice.log, report.event_id, 0, now, load
                 )
             ]
-            decisions[0].detail["load"] = asdict(load)
         if not choice.meets_slo:
             decisions.append(
                 self._slo_at_risk(state, choice.estimate, report.event_id, len(decisions), choice.log)
@@ -237,8 +235,10 @@ class LlmReconfigurer(PlatformService):
         input_id: str,
         index: int,
         now: datetime,
+        load: Load | None = None,
     ) -> Decision:
-        """A reconfiguration decision with its notice, effective CLOCK_LEAD_S or RESHARD_S ahead."""
+        """A reconfiguration decision with its notice, effective CLOCK_LEAD_S or RESHARD_S ahead; ``load``
+        is recorded with it when a load report led to it."""
         before = state.config
         reshard = (after.replicas, after.tensor_parallel) != (before.replicas, before.tensor_parallel)
         notice = Reconfiguration(
@@ -263,7 +263,7 @@ class LlmReconfigurer(PlatformService):
             notices=(notice,),
             tenant=state.endpoint.tenant,
             workload=state.endpoint.workload,
-            detail={"endpoint": state.name, "config": after.model_dump()},
+            detail=_detail(state.name, after, load),
         )
 
     def _slo_at_risk(
@@ -279,6 +279,14 @@ class LlmReconfigurer(PlatformService):
             tenant=state.endpoint.tenant,
             workload=state.endpoint.workload,
         )
+
+
+def _detail(endpoint: str, config: EndpointConfig, load: Load | None) -> dict[str, Any]:
+    """What ``apply`` rebuilds the state from: the endpoint's configuration, and its load if it changed."""
+    detail: dict[str, Any] = {"endpoint": endpoint, "config": config.model_dump()}
+    if load is not None:
+        detail["load"] = asdict(load)
+    return detail
 
 
 def _expected(estimate: Estimate) -> str:
