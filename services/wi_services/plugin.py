@@ -269,38 +269,35 @@ class ServiceRunner:
         if not self.service.wants(message):
             return
         name = self.service.name
-        recorded = await asyncio.to_thread(self.audit.for_input, name, message.message_id)
-        if recorded:
+        await self._hints_applied()
+        async with self._deciding:  # one input at a time here; the database lock orders the processes
+            view = await asyncio.to_thread(self._view, message)
+            now = self.clock()
+            decide = partial(self._catch_up_and_decide, message, view, now)
+            fresh, before = await asyncio.to_thread(
+                self.audit.decide_exclusively,
+                name,
+                message.message_id,
+                self._applied.since,
+                self._applied.known,
+                decide,
+                now,
+            )
+            self.service.apply(fresh)
+            self._applied.remember(fresh)
+        if before:  # a redelivery, or another process decided it meanwhile
             log.info("%s: %s was decided before; re-sending its notices", name, message.message_id)
-            decisions = recorded
-        else:
-            await self._hints_applied()
-            async with self._deciding:  # one input at a time here; the database lock orders the processes
-                view = await asyncio.to_thread(self._view, message)
-                now = self.clock()
-                decide = partial(self._catch_up_and_decide, message, view, now)
-                fresh, before = await asyncio.to_thread(
-                    self.audit.decide_exclusively,
-                    name,
-                    message.message_id,
-                    self._applied.since,
-                    self._applied.known,
-                    decide,
-                    now,
-                )
-                self.service.apply(fresh)
-                self._applied.remember(fresh)
-            decisions = fresh or before  # decided by another process meanwhile: re-send what it recorded
-            for decision in fresh:
-                log.info(
-                    "%s decided %s for %s/%s: %s; because %s",
-                    name,
-                    decision.action,
-                    decision.tenant,
-                    decision.workload,
-                    decision.summary,
-                    " | ".join(decision.reasons),
-                )
+        for decision in fresh:
+            log.info(
+                "%s decided %s for %s/%s: %s; because %s",
+                name,
+                decision.action,
+                decision.tenant,
+                decision.workload,
+                decision.summary,
+                " | ".join(decision.reasons),
+            )
+        decisions = fresh or before
         for decision in decisions:
             for sent in (*decision.hints, *decision.notices):
                 await self.bus.publish(sent, source=f"/services/{name}")
