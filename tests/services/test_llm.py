@@ -62,7 +62,7 @@ def test_the_model_follows_the_capped_rows_prefill_slows_and_decode_does_not() -
     assert capped.ttft_ms / full.ttft_ms == pytest.approx(1.3, rel=0.02)
     assert capped.tbt_ms == pytest.approx(full.tbt_ms, rel=0.02)
     idle, prefill, _ = MODEL.watts["h100-80gb"]
-    gamma = MODEL._gamma("llama2-70b", "h100-80gb")
+    gamma = MODEL.power_exponent("llama2-70b", "h100-80gb")
     assert idle + (prefill - idle) * (knee / 1980) ** gamma == pytest.approx(
         CAPPED_SHARE_OF_TDP * prefill, rel=0.01
     )

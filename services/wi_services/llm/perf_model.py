@@ -122,7 +122,8 @@ class PerfModel:
     def _slowdown(self, model: str, hardware: str) -> float:
         return self.prefill_slowdown.get((model, hardware), DEFAULT_PREFILL_SLOWDOWN)
 
-    def _gamma(self, model: str, hardware: str) -> float:
+    def power_exponent(self, model: str, hardware: str) -> float:
+        """gamma: busy power above idle scales as (f / f_max) ** gamma, fitted to the capped rows."""
         idle, prefill, _ = self.watts[hardware]
         busy_share = (CAPPED_SHARE_OF_TDP * prefill - idle) / (prefill - idle)
         return math.log(busy_share) / math.log(1 / self._slowdown(model, hardware))
@@ -135,7 +136,7 @@ class PerfModel:
         prefill_ms = _interpolate(table.prompt_ms, load.prompt_tokens) * f_max / f
         decode_factor = max(1.0, knee / f)
         idle, prefill_w, decode_w = self.watts[hardware]
-        scale = (f / f_max) ** self._gamma(model, hardware)
+        scale = (f / f_max) ** self.power_exponent(model, hardware)
         gpus = config.replicas * config.tensor_parallel
         if config.replicas == 0:
             busy = load.requests_per_s > 0
