@@ -1,31 +1,44 @@
-"""A platform service's decision path against plain nats-py, in one run on one embedded nats-server.
+"""The allocator's whole runner path against plain nats-py, in one run on one embedded nats-server.
 
-WI: the allocator in its ``ServiceRunner`` works through deployment requests already on the bus: consume,
-wait for the registry's hints, read the hints, take the service's lock, decide, record the decision in
-SQLite, publish the placement notice, ack. Raw: a bare pull consumer fetches the same requests' bytes,
-publishes one reply each to a stream and acks. The ratio is the price of deciding with an audit trail.
-Run: ``.venv/bin/python bench/services.py [--requests N]``. Prints decisions per second and WI/raw.
+WI: the allocator in its ``ServiceRunner`` works through deployment requests already on the bus, batch
+by batch: consume, wait for the registry's hints, read them, take a turn at the decision log, decide,
+record the decisions in one transaction, publish the placement notices, ack. The registry records the
+notices meanwhile, either in the same process (as ``wi up`` runs everything) or in a process of its
+own (``wi up --services none`` beside a service process: how to use a second core). Raw: a bare pull
+consumer fetches the same requests' bytes in batches of the same size, publishes one reply each to a
+stream and acks. The ratio is the price of deciding with an audit trail.
+
+Run: ``.venv/bin/python bench/services.py [--requests N] [--database sqlite|postgresql]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
-from wi_services import ServiceContext, ServiceRunner, load_fleet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from wi_services.allocator import VmAllocator
 
-from wi.audit import AuditStore
 from wi.bus import Bus
 from wi.contract import DeploymentRequest
+from wi.engine import DecisionLog, ServiceContext, ServiceRunner, load_fleet
+from wi.engine.runner import SERVICE_BATCH
 from wi.registry import Registry, RegistryStore
 from wi.server import EmbeddedNatsServer
 
 RAW_IN, RAW_OUT = "BENCH_RAW_IN", "BENCH_RAW_OUT"
+POSTGRES = os.environ.get("WI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+WI = Path(sys.executable).parent / "wi"
 
 
 def _requests(count: int) -> list[DeploymentRequest]:
@@ -45,12 +58,14 @@ async def _raw(bus: Bus, requests: list[DeploymentRequest]) -> float:
     sub = await bus.js.pull_subscribe_bind(durable="raw", stream=RAW_IN)
     start, seen = time.perf_counter(), 0
     while seen < len(requests):
-        for msg in await sub.fetch(64, timeout=5):
+        for msg in await sub.fetch(SERVICE_BATCH, timeout=5):
             await bus.js.publish(msg.subject.replace("bench.in.", "bench.out."), msg.data)
             await msg.ack()
             seen += 1
     elapsed = time.perf_counter() - start
     await sub.unsubscribe()
+    for stream in (RAW_IN, RAW_OUT):
+        await bus.js.delete_stream(stream)
     return elapsed
 
 
@@ -58,50 +73,121 @@ async def _wi(bus: Bus, store: RegistryStore, requests: list[DeploymentRequest])
     """The allocator's runner deciding on requests already published."""
     for request in requests:
         await bus.publish(request)
-    audit = AuditStore(store.engine)
-    runner = ServiceRunner(VmAllocator(ServiceContext(load_fleet())), bus, store, audit)
+    log = DecisionLog(store.engine)
+    runner = ServiceRunner(VmAllocator(ServiceContext(load_fleet())), bus, store, log)
     stop = asyncio.Event()
     await runner.start()
     start = time.perf_counter()
     task = asyncio.create_task(runner.run(stop))
     last = requests[-1].message_id  # one consumer decides in stream order: the last one comes last
-    while True:
-        if await asyncio.to_thread(audit.for_input, "allocator", last):
-            break
-        await asyncio.sleep(0.05)
+    while not await asyncio.to_thread(log.for_input, "allocator", last):  # noqa: ASYNC110  # polls SQL
+        await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - start
     stop.set()
     await task
     return elapsed
 
 
-async def main(count: int) -> None:
+@contextlib.asynccontextmanager
+async def _registry(
+    bus: Bus, store: RegistryStore, nats_url: str, url: str, own_process: bool
+) -> AsyncIterator[None]:
+    """The registry, in this process or in a `wi up --services none` of its own."""
+    if own_process:
+        with tempfile.TemporaryDirectory() as data_dir:
+            environment = {
+                **os.environ,
+                "WI_NATS_URL": nats_url,
+                "WI_DATABASE_URL": url,
+                "WI_SERVICES": "none",
+            }
+            process = await asyncio.create_subprocess_exec(
+                str(WI),
+                "up",
+                "--data-dir",
+                data_dir,
+                "--http-port",
+                "0",
+                env=environment,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            assert process.stdout is not None
+            while not (await process.stdout.readline()).decode().strip().startswith("HTTP"):
+                assert process.returncode is None, "the registry's wi up did not come up"
+            drain = asyncio.create_task(process.stdout.read())
+            try:
+                yield
+            finally:
+                process.terminate()
+                await process.wait()
+                await drain
+        return
+    registry, stop = Registry(bus, store), asyncio.Event()
+    await registry.start()
+    task = asyncio.create_task(registry.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@contextlib.contextmanager
+def _database(kind: str, scratch: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{scratch / 'wi.db'}"
+        return
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"wi_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def run(count: int, database: str, own_process: bool) -> tuple[float, float]:
+    """(raw, WI) decisions per second, measured in one run on one nats-server."""
     with tempfile.TemporaryDirectory() as scratch:
         server = EmbeddedNatsServer(Path(scratch) / "nats", port=0)
         server.start()
         try:
-            bus = await Bus.connect(server.url, source="/bench")
-            await bus.ensure_streams()
-            store = RegistryStore.open(f"sqlite:///{Path(scratch) / 'wi.db'}")
-            registry = Registry(bus, store)
-            await registry.start()
-            stop = asyncio.Event()
-            registry_task = asyncio.create_task(registry.run(stop))
-            raw = await _raw(bus, _requests(count))
-            wi = await _wi(bus, store, _requests(count))
-            stop.set()
-            await registry_task
-            await bus.close()
-            store.close()
+            with _database(database, Path(scratch)) as url:
+                bus = await Bus.connect(server.url, source="/bench")
+                await bus.ensure_streams()
+                store = RegistryStore.open(url)
+                try:
+                    async with _registry(bus, store, server.url, url, own_process):
+                        raw = await _raw(bus, _requests(count))
+                        wi = await _wi(bus, store, _requests(count))
+                finally:
+                    await bus.close()
+                    store.close()
         finally:
             server.stop()
-    print(f"{'':<10}{'raw nats-py':>14}{'WI service':>14}{'WI/raw':>9}")
-    print(f"{'decide':<10}{count / raw:>10,.0f} m/s{count / wi:>10,.0f} m/s{raw / wi:>9.3f}")
+    return count / raw, count / wi
+
+
+async def main(count: int, databases: list[str]) -> None:
+    print(f"{count} deployment requests, batches of {SERVICE_BATCH}")
+    print(f"{'database':<12}{'registry':<18}{'raw nats-py':>14}{'WI allocator':>16}{'WI/raw':>9}")
+    for database in databases:
+        for own_process in (False, True):
+            raw, wi = await run(count, database, own_process)
+            where = "its own process" if own_process else "same process"
+            print(f"{database:<12}{where:<18}{raw:>10,.0f} m/s{wi:>12,.0f} m/s{wi / raw:>9.3f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=500)
-    asyncio.run(main(parser.parse_args().requests))
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.requests, arguments.database or ["sqlite", "postgresql"]))

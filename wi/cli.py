@@ -1,5 +1,6 @@
-"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi schemas export`` for operators;
-``wi hint`` and ``wi notices`` for people working with a workload through a gateway."""
+"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``
+for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for people working with a workload through a
+gateway."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--database-url", help="its database instead (WI_DATABASE_URL)")
 
+    commands.add_parser(
+        "nats-issuer",
+        help="make the key WI signs a cluster's auth callout answers with: prints WI_NATS_AUTH_ISSUER_SEED "
+        "and its public key WI_NATS_AUTH_ISSUER (the cluster's auth_callout issuer) for an .env file",
+    )
+
     demo = commands.add_parser(
         "demo", help="start the platform on embedded defaults and run a scripted workload"
     )
@@ -83,6 +90,29 @@ def _parser() -> argparse.ArgumentParser:
     hint_clear.add_argument("--instance", help="remove an instance's hint")
     hint_commands.add_parser("list", help="the effective hints")
 
+    deployments = commands.add_parser(
+        "deployments", help="ask for, scale and end deployments through a gateway"
+    )
+    deployment_commands = deployments.add_subparsers(
+        dest="deployments_command", required=True, metavar="ACTION"
+    )
+    request = deployment_commands.add_parser(
+        "request",
+        help="ask for capacity: wi deployments request -w web api --instances 3 --cores 4 --memory-gb 16",
+    )
+    scale = deployment_commands.add_parser(
+        "scale", help="run this many instances: more are placed, the newest go"
+    )
+    end = deployment_commands.add_parser("end", help="release every instance of the deployment")
+    for command in (request, scale, end):
+        command.add_argument("deployment", help="the deployment")
+    request.add_argument("--instances", type=int, required=True, help="how many instances")
+    request.add_argument("--cores", type=int, required=True, help="cores per instance")
+    request.add_argument("--memory-gb", type=float, required=True, help="memory per instance, GB")
+    request.add_argument("--gpus", type=int, default=0, help="GPUs per instance (default 0)")
+    request.add_argument("--region", action="append", default=[], help="an allowed region (repeat for more)")
+    scale.add_argument("instances", type=int, help="how many instances from now on")
+
     notices = commands.add_parser("notices", help="watch and answer a workload's notices through a gateway")
     notice_commands = notices.add_subparsers(dest="notices_command", required=True, metavar="ACTION")
     notice_commands.add_parser("watch", help="print notices as they arrive (Ctrl-C to stop)")
@@ -91,7 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     respond.add_argument("action", choices=["ack", "accept", "decline", "defer"])
     respond.add_argument("--until", help="defer: the RFC 3339 time to wait until")
     respond.add_argument("--reason", help="why, for the platform's audit")
-    for command in (*hint_commands.choices.values(), *notice_commands.choices.values()):
+    for command in (
+        *hint_commands.choices.values(),
+        *deployment_commands.choices.values(),
+        *notice_commands.choices.values(),
+    ):
         command.add_argument("-w", "--workload", required=True, help="the workload")
         command.add_argument("--url", help="the gateway, e.g. http://127.0.0.1:8080 (WI_URL)")
         command.add_argument("--token", help="a tenant token (WI_TOKEN)")
@@ -159,13 +193,13 @@ def _tokens(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from wi.audit import AuditStore
     from wi.database import create_db_engine, migrate
+    from wi.engine import DecisionLog
 
     engine = create_db_engine(_settings(args).effective_database_url)
     try:
         migrate(engine)
-        for decision in reversed(AuditStore(engine).recent(args.service, args.limit)):
+        for decision in reversed(DecisionLog(engine).recent(args.service, args.limit)):
             when = f"{decision.decided_at:%Y-%m-%d %H:%M:%S}" if decision.decided_at else "?"
             about = f"{decision.tenant}/{decision.workload}" if decision.tenant else "(operator)"
             print(f"{when}  {decision.service:<12} {decision.action:<11} {about}  {decision.summary}")
@@ -186,6 +220,20 @@ def _console(args: argparse.Namespace) -> int:
         if args.hint_command == "clear":
             return console.hint_clear(args.workload, args.kind, args.instance)
         return console.hint_list(args.workload)
+    if args.command == "deployments":
+        if args.deployments_command == "request":
+            return console.deployment_request(
+                args.workload,
+                args.deployment,
+                args.instances,
+                args.cores,
+                args.memory_gb,
+                args.gpus,
+                args.region,
+            )
+        if args.deployments_command == "scale":
+            return console.deployment_scale(args.workload, args.deployment, args.instances)
+        return console.deployment_end(args.workload, args.deployment)
     if args.notices_command == "watch":
         return console.notices_watch(args.workload)
     return console.notices_respond(args.workload, args.notice_id, args.action, args.until, args.reason)
@@ -220,8 +268,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "tokens":
         return _tokens(args)
+    if args.command == "nats-issuer":
+        from wi.auth.nats_jwt import account_keypair, new_account_seed, public_key
+
+        seed = new_account_seed()
+        print(f"WI_NATS_AUTH_ISSUER_SEED={seed}")
+        print(f"WI_NATS_AUTH_ISSUER={public_key(account_keypair(seed))}")
+        return 0
     if args.command == "services":
-        from wi_services import installed_services
+        from wi.engine import installed_services
 
         for name, service in installed_services().items():
             consumes = ", ".join(service.consumes)
@@ -229,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "audit":
         return _audit(args)
-    if args.command in ("hint", "notices"):
+    if args.command in ("hint", "deployments", "notices"):
         return _console(args)
     if args.command == "demo":
         from wi.demo import run_demo

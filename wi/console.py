@@ -1,4 +1,4 @@
-"""The commands for people: ``wi hint ...`` and ``wi notices ...`` against a gateway, with a token.
+"""The commands for people: ``wi hint``, ``wi deployments``, ``wi notices``, against a gateway with a token.
 
 They speak plain HTTP to the gateway (the same routes curl would use) and print problem details as
 ``field: message [rule]``.
@@ -82,6 +82,39 @@ class Console:
             print(f"{hint['kind']:<18} {fields}{scope}")
         if not rows:
             print("no hints in effect")
+        return EXIT_OK
+
+    def deployment_request(
+        self,
+        workload: str,
+        deployment: str,
+        instances: int,
+        cores: int,
+        memory_gb: float,
+        gpus: int,
+        regions: list[str],
+    ) -> int:
+        """Asks for a deployment; the placement notice arrives with the workload's notices."""
+        body = {
+            "deployment": deployment,
+            "instances": instances,
+            "cores": cores,
+            "memory_gb": memory_gb,
+            "gpus": gpus,
+            "regions": regions,
+        }
+        print(self._call("POST", f"/v1/workloads/{workload}/deployments", json=body)["ids"][0])
+        return EXIT_OK
+
+    def deployment_scale(self, workload: str, deployment: str, instances: int) -> int:
+        """Asks for a number of instances of a deployment."""
+        path = f"/v1/workloads/{workload}/deployments/{deployment}"
+        print(self._call("PATCH", path, json={"instances": instances})["ids"][0])
+        return EXIT_OK
+
+    def deployment_end(self, workload: str, deployment: str) -> int:
+        """Ends a deployment."""
+        print(self._call("DELETE", f"/v1/workloads/{workload}/deployments/{deployment}")["ids"][0])
         return EXIT_OK
 
     def notices_watch(self, workload: str) -> int:

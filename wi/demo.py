@@ -19,13 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from wi_services import ServiceContext, load_fleet
-from wi_services.fleet import SAMPLE_FLEET, Fleet
 from wi_services.llm import LlmReconfigurer
 from wi_services.llm.policy import describe
 
-from wi.audit import AuditStore, Decision
-from wi.auth import TokenKind, token_id_of
+from wi.auth import TokenKind
 from wi.bus import (
     DEADLETTER_REASON,
     Bus,
@@ -40,7 +37,6 @@ from wi.contract import (
     CapacityPressure,
     ClearHint,
     DelayTolerance,
-    DeploymentRequest,
     EndpointLoad,
     Evictability,
     HintBase,
@@ -53,6 +49,8 @@ from wi.contract import (
     Priority,
     Scaling,
 )
+from wi.engine import Decision, DecisionLog, InstancePlaced, ServiceContext, load_fleet
+from wi.engine.fleet import SAMPLE_FLEET, Fleet
 from wi.server import Endpoints, Platform, Settings
 
 TENANT = "acme"
@@ -164,7 +162,7 @@ STEP_TIMEOUT_S = 30.0
 async def _run_timeline(platform: Platform, endpoints: Endpoints, token: str) -> None:
     """Runs the example workloads against the platform's services and prints what happens, in order."""
     assert platform.bus is not None and platform.store is not None
-    timeline = Timeline(AuditStore(platform.store.engine))
+    timeline = Timeline(DecisionLog(platform.store.engine))
     follower = asyncio.create_task(timeline.follow())
     processes: list[asyncio.subprocess.Process] = []
     fleet = load_fleet(platform.settings.fleet or SAMPLE_FLEET)
@@ -230,7 +228,7 @@ async def _run_timeline(platform: Platform, endpoints: Endpoints, token: str) ->
 class Timeline:
     """Prints decisions from the audit table, and what the workloads print, each with the time since start."""
 
-    def __init__(self, audit: AuditStore) -> None:
+    def __init__(self, audit: DecisionLog) -> None:
         self.audit = audit
         self.started = time.monotonic()
         self.seen: set[str] = set()
@@ -347,9 +345,9 @@ def _price(decision: Decision) -> float:
 
 def _regular_price(fleet: Fleet, decision: Decision) -> float:
     """What a placement would cost per hour on regular capacity in its region."""
-    request = DeploymentRequest.model_validate(decision.detail["request"])
+    cores = sum(change.cores for change in decision.changes if isinstance(change, InstancePlaced))
     server = fleet.server(decision.detail["servers"][0])
-    return request.instances * request.cores * fleet.region(server.region).price_per_core_hour
+    return cores * fleet.region(server.region).price_per_core_hour
 
 
 async def run_demo(data_dir: Path | None = None) -> int:
@@ -366,13 +364,11 @@ async def run_demo(data_dir: Path | None = None) -> int:
                 f"SQLite in {endpoints.data_dir}\n"
             )
             token = platform.tokens.create(TokenKind.TENANT, TENANT, "wi demo")
-            platform.refresh_nats_users()
             tenant = await Bus.connect(
                 endpoints.nats_url,
                 source=f"/tenants/{TENANT}",
                 name="wi-demo-tenant",
-                user=token_id_of(token),
-                password=token,
+                token=token,
                 inbox_prefix=tenant_inbox(TENANT),
             )
             try:

@@ -36,7 +36,7 @@ from ._errors import (
 from ._http import HttpTransport
 from ._nats import NatsTransport
 from ._sync import SyncWorkloadClient
-from ._transport import Incoming, Sent, Transport
+from ._transport import Sent, Transport
 
 __all__ = [
     "AuthError",
@@ -49,7 +49,6 @@ __all__ = [
     "Eviction",
     "ForbiddenError",
     "HttpTransport",
-    "Incoming",
     "InvalidInputError",
     "LatencyTolerance",
     "Maintenance",

@@ -17,7 +17,9 @@ from wi.contract import (
     ClearHint,
     Decline,
     Defer,
+    DeploymentEnd,
     DeploymentRequest,
+    DeploymentScale,
     HintBase,
     HintKind,
     HintsView,
@@ -30,7 +32,7 @@ from wi.contract import (
 from ._errors import ConflictError, TransportError
 from ._http import HttpTransport
 from ._nats import NatsTransport
-from ._transport import Incoming, Transport
+from ._transport import Transport
 
 log = logging.getLogger("wi_sdk")
 tracer = trace.get_tracer("wi_sdk")
@@ -120,7 +122,12 @@ class WorkloadClient:
         self._runner: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> WorkloadClient:
-        await self.transport.open()
+        """Connects; a token that cannot act for this client's tenant fails here, on either transport."""
+        try:
+            await self.transport.open()
+        except BaseException:
+            await self.transport.close()
+            raise
         return self
 
     async def __aexit__(
@@ -193,6 +200,19 @@ class WorkloadClient:
         sent = await self.transport.send_deployment(request)
         return sent.ids[0]
 
+    async def scale(self, deployment: str, instances: int) -> str:
+        """Asks for ``instances`` instances of a deployment: more are placed (a Placement notice says
+        where) or the newest are released. Returns the request id."""
+        sent = await self.transport.send_deployment(
+            self.new(DeploymentScale, deployment=deployment, instances=instances)
+        )
+        return sent.ids[0]
+
+    async def end_deployment(self, deployment: str) -> str:
+        """Ends a deployment: every instance it runs is released. Returns the request id."""
+        sent = await self.transport.send_deployment(self.new(DeploymentEnd, deployment=deployment))
+        return sent.ids[0]
+
     def on(self, kind: type[N]) -> Callable[[Callable[[Received[N]], Awaitable[None]]], Handler]:
         """Registers the decorated coroutine as the handler of one notice type: ``@client.on(Eviction)``."""
 
@@ -213,32 +233,29 @@ class WorkloadClient:
         backoff = RECONNECT_FIRST_S
         while True:
             try:
-                async for incoming in self.transport.notices():
+                async for notice in self.transport.notices():
                     backoff = RECONNECT_FIRST_S
-                    await self._dispatch(incoming)
+                    await self._dispatch(notice)
             except TransportError as exc:
                 log.warning("notices: %s; retrying in %.1fs", exc, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
-    async def _dispatch(self, incoming: Incoming) -> None:
-        notice = incoming.notice
-        if notice.notice_id not in self._handled:
-            self._handled[notice.notice_id] = None
-            if len(self._handled) > REMEMBERED_NOTICES:
-                del self._handled[next(iter(self._handled))]
-            handler = self._handlers.get(type(notice))
-            if handler is None:
-                log.info("no handler for %s notice %s", notice.kind, notice.notice_id)
-            else:
-                with tracer.start_as_current_span(f"wi_sdk handle {notice.kind}") as span:
-                    span.set_attribute("wi.notice_id", notice.notice_id)
-                    try:
-                        await handler(Received(self, notice))
-                    except Exception:
-                        log.exception(
-                            "the %s handler failed on notice %s; it stays pending",
-                            notice.kind,
-                            notice.notice_id,
-                        )
-        await incoming.settle()
+    async def _dispatch(self, notice: NoticeBase) -> None:
+        if notice.notice_id in self._handled:
+            return
+        self._handled[notice.notice_id] = None
+        if len(self._handled) > REMEMBERED_NOTICES:
+            del self._handled[next(iter(self._handled))]
+        handler = self._handlers.get(type(notice))
+        if handler is None:
+            log.info("no handler for %s notice %s", notice.kind, notice.notice_id)
+            return
+        with tracer.start_as_current_span(f"wi_sdk handle {notice.kind}") as span:
+            span.set_attribute("wi.notice_id", notice.notice_id)
+            try:
+                await handler(Received(self, notice))
+            except Exception:
+                log.exception(
+                    "the %s handler failed on notice %s; it stays pending", notice.kind, notice.notice_id
+                )

@@ -2,11 +2,19 @@
 
 WIError
 ├── TransportError      the platform could not be reached (the client retries these by itself)
-├── AuthError           the token is missing, unknown or revoked (401, or NATS refused it)
-├── ForbiddenError      the token may not do this: another tenant's data, a platform route (403)
+├── AuthError           the token is missing, malformed, unknown or revoked (401, or NATS refused it)
+├── ForbiddenError      the token may not do this: it is another tenant's than the client's, or it
+│                       names another tenant's data, or it is a tenant token on a platform route (403)
 ├── NotFoundError       no such notice (404)
 ├── ConflictError       a response after the deadline, or contradicting an earlier one (409)
 └── InvalidInputError   the input broke the contract; ``problems`` names each field and rule (413, 422)
+
+The token is checked when the client connects (``async with WorkloadClient(...)``, i.e. ``__aenter__``),
+the same way on both transports: a missing, malformed, unknown or revoked token raises ``AuthError``
+there, and a token of another tenant than the client's ``tenant`` raises ``ForbiddenError`` there, over
+NATS (its permissions refuse it the tenant's inbox) as over HTTP (the gateway answers for the token's
+tenant). A platform token is refused on the gateway's tenant routes (``ForbiddenError``), while over
+NATS it may act for any tenant.
 """
 
 from __future__ import annotations
@@ -23,11 +31,11 @@ class TransportError(WIError):
 
 
 class AuthError(WIError):
-    """The token is missing, unknown or revoked."""
+    """The token is missing, malformed, unknown or revoked."""
 
 
 class ForbiddenError(WIError):
-    """The token may not do this."""
+    """The token may not do this: it is another tenant's, or the data or route is not its own."""
 
 
 class NotFoundError(WIError):

@@ -8,7 +8,16 @@ from typing import Any
 import httpx
 from opentelemetry import propagate
 
-from wi.contract import DeploymentRequest, HintBase, HintsView, NoticeBase, Problem, ResponseBase
+from wi.contract import (
+    DeploymentEnd,
+    DeploymentRequest,
+    DeploymentScale,
+    HintBase,
+    HintsView,
+    NoticeBase,
+    Problem,
+    ResponseBase,
+)
 from wi.contract.http import NoticePage
 
 from ._errors import (
@@ -19,7 +28,7 @@ from ._errors import (
     NotFoundError,
     TransportError,
 )
-from ._transport import Incoming, Sent
+from ._transport import Sent
 
 LONG_POLL_S = 25.0
 """How long one notices request waits on the gateway; the HTTP timeout is longer."""
@@ -31,10 +40,6 @@ _ERRORS: dict[int, type[Exception]] = {
     409: ConflictError,
 }
 _ENVELOPE = {"tenant", "workload"}
-
-
-async def _settled() -> None:
-    """HTTP needs no settling: the cursor moves on."""
 
 
 class HttpTransport:
@@ -52,7 +57,9 @@ class HttpTransport:
         self.base = f"/v1/workloads/{workload}"
 
     async def open(self) -> None:
-        await self.hints(None)  # checks the URL and the token at once
+        view = await self.hints(None)  # checks the URL and the token at once
+        if view.tenant != self.tenant:  # the gateway takes the tenant from the token
+            raise ForbiddenError(f"the token is not tenant {self.tenant}'s: it is tenant {view.tenant}'s")
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -84,8 +91,15 @@ class HttpTransport:
         reply = await self._call("POST", "/hints", json={"hints": [self._body(h) for h in hints]})
         return Sent(reply["ids"], reply["seq"])
 
-    async def send_deployment(self, request: DeploymentRequest) -> Sent:
-        reply = await self._call("POST", "/deployments", json=self._body(request))
+    async def send_deployment(self, request: DeploymentRequest | DeploymentScale | DeploymentEnd) -> Sent:
+        if isinstance(request, DeploymentRequest):
+            reply = await self._call("POST", "/deployments", json=self._body(request))
+        elif isinstance(request, DeploymentScale):
+            body = {"instances": request.instances, "request_id": request.request_id}
+            reply = await self._call("PATCH", f"/deployments/{request.deployment}", json=body)
+        else:
+            params = {"request_id": request.request_id}
+            reply = await self._call("DELETE", f"/deployments/{request.deployment}", params=params)
         return Sent(reply["ids"], reply["seq"])
 
     async def respond(self, response: ResponseBase) -> None:
@@ -100,7 +114,7 @@ class HttpTransport:
         params = {} if after_seq is None else {"after_seq": after_seq}
         return HintsView.model_validate(await self._call("GET", "/hints", params=params))
 
-    async def notices(self) -> AsyncIterator[Incoming]:
+    async def notices(self) -> AsyncIterator[NoticeBase]:
         cursor: int | None = None  # first the open notices, then everything after them
         while True:
             params: dict[str, Any] = {"wait": LONG_POLL_S}
@@ -109,5 +123,5 @@ class HttpTransport:
             page = NoticePage.model_validate(await self._call("GET", "/notices", params=params))
             for delivery in page.notices:
                 assert isinstance(delivery.notice, NoticeBase)
-                yield Incoming(delivery.notice, _settled)
+                yield delivery.notice
             cursor = page.next_cursor

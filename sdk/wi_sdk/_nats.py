@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import nats.errors
 from nats.aio.msg import Msg
 
 from wi.auth import token_id_of
-from wi.bus import Bus, attach_subject, decode, hints_query_subject, tenant_inbox
+from wi.bus import (
+    DELIVER_GROUP,
+    Bus,
+    attach_subject,
+    decode_republished,
+    deliver_subjects,
+    hints_query_subject,
+    tenant_inbox,
+)
 from wi.contract import (
+    ATTACH_ANSWER,
+    AttachError,
+    AttachRequest,
+    DeploymentEnd,
     DeploymentRequest,
+    DeploymentScale,
     Family,
     HintBase,
     HintsQuery,
@@ -21,39 +34,57 @@ from wi.contract import (
     NoticeBase,
     QueryError,
     ResponseBase,
+    TenantMessage,
 )
 
-from ._errors import AuthError, InvalidInputError, TransportError
-from ._transport import Incoming, Sent
+from ._errors import AuthError, ForbiddenError, InvalidInputError, TransportError
+from ._transport import Sent
 
 REQUEST_TIMEOUT_S = 10.0
 
 
 class NatsTransport:
-    """Publishes to the bus and receives notices from the workload's durable consumer."""
+    """Publishes to the bus and receives notices from the workload's durable consumer.
 
-    def __init__(self, url: str, tenant: str, workload: str, token: str | None) -> None:
+    The token is the connection's NATS token; with ``token_as_password`` it is the password of the user
+    named by its id instead (for tools that cannot send a token).
+    """
+
+    def __init__(
+        self, url: str, tenant: str, workload: str, token: str | None, *, token_as_password: bool = False
+    ) -> None:
         self.url = url
         self.tenant = tenant
         self.workload = workload
         self.token = token
+        self.token_as_password = token_as_password
         self.bus: Bus | None = None
 
     async def open(self) -> None:
-        user = token_id_of(self.token) if self.token else None
+        token, user, password = self.token, None, None
+        try:
+            if self.token and self.token_as_password:
+                token, user, password = None, token_id_of(self.token), self.token
+        except ValueError as exc:
+            raise AuthError(f"the token is malformed: {exc}") from None
         try:
             self.bus = await Bus.connect(
                 self.url,
                 source=f"/tenants/{self.tenant}/{self.workload}",
                 name=f"wi-sdk {self.tenant}/{self.workload}",
                 user=user,
-                password=self.token,
+                password=password,
+                token=token,
                 inbox_prefix=tenant_inbox(self.tenant),
             )
         except PermissionError as exc:
             raise AuthError(str(exc)) from exc
         except (ConnectionError, OSError) as exc:
             raise TransportError(str(exc)) from exc
+        try:  # only the tenant's own token may use the tenant's inbox
+            await self.bus.check_subscribe(f"{tenant_inbox(self.tenant)}.>")
+        except PermissionError as exc:
+            raise ForbiddenError(f"the token is not tenant {self.tenant}'s: {exc}") from exc
 
     async def close(self) -> None:
         if self.bus is not None:
@@ -65,7 +96,7 @@ class NatsTransport:
             raise TransportError("not connected")
         return self.bus
 
-    async def _publish(self, messages: list[HintBase] | list[DeploymentRequest] | list[ResponseBase]) -> Sent:
+    async def _publish(self, messages: Sequence[TenantMessage]) -> Sent:
         seq = 0
         try:
             for message in messages:
@@ -77,7 +108,7 @@ class NatsTransport:
     async def send_hints(self, hints: list[HintBase]) -> Sent:
         return await self._publish(hints)
 
-    async def send_deployment(self, request: DeploymentRequest) -> Sent:
+    async def send_deployment(self, request: DeploymentRequest | DeploymentScale | DeploymentEnd) -> Sent:
         return await self._publish([request])
 
     async def respond(self, response: ResponseBase) -> None:
@@ -96,33 +127,55 @@ class NatsTransport:
             raise InvalidInputError("; ".join(p.message for p in error.problems))
         return HintsView.model_validate_json(reply.data)
 
-    async def notices(self) -> AsyncIterator[Incoming]:
+    async def notices(self) -> AsyncIterator[NoticeBase]:
+        """Listens on the workload's deliver subjects, then reads the open notices (see
+        ``wi.contract.attach``); after a reconnect, reads them again, since what was republished while
+        the connection was down is lost."""
         bus = self._bus()
-        try:
-            reply = await bus.nc.request(
-                attach_subject(self.tenant, self.workload), b"", timeout=REQUEST_TIMEOUT_S
-            )
-        except (TimeoutError, nats.errors.Error) as exc:
-            raise TransportError(f"the platform did not set up notice delivery: {exc}") from exc
-        answer = json.loads(reply.data)
-        if "error" in answer:
-            raise TransportError(f"notice delivery: {answer['error']}")
-        arrived: asyncio.Queue[Msg] = asyncio.Queue()
+        arrived: asyncio.Queue[Msg | None] = asyncio.Queue()  # None: reconnected, attach again
 
         async def enqueue(msg: Msg) -> None:
             arrived.put_nowait(msg)
 
-        subscription = await bus.nc.subscribe(answer["deliver_subject"], queue=answer["queue"], cb=enqueue)
+        subscription = await bus.nc.subscribe(
+            deliver_subjects(self.tenant, self.workload), queue=DELIVER_GROUP, cb=enqueue
+        )
+        forget = bus.on_reconnect(lambda: arrived.put_nowait(None))
         try:
             while True:
-                msg = await arrived.get()
-                try:
-                    notice, _ = decode(Family.NOTICE, msg.subject, msg.headers, msg.data)
-                except InvalidMessage:
-                    await msg.ack()  # the platform parks what breaks the contract; nothing to hand over
-                    continue
-                assert isinstance(notice, NoticeBase)
-                yield Incoming(notice, msg.ack)
+                await bus.nc.flush()  # the server listens for us before the registry reads what is open
+                async for notice in self._open_notices(bus):
+                    yield notice
+                while (msg := await arrived.get()) is not None:
+                    try:
+                        delivered, _ = decode_republished(Family.NOTICE, msg.headers, msg.data)
+                    except InvalidMessage:
+                        continue  # the platform parks what breaks the contract; nothing to hand over
+                    assert isinstance(delivered, NoticeBase)
+                    yield delivered
         finally:
+            forget()
             if not bus.nc.is_closed:
                 await subscription.unsubscribe()
+
+    async def _open_notices(self, bus: Bus) -> AsyncIterator[NoticeBase]:
+        """The workload's open notices, page by page, from the registry."""
+        after: int | None = None
+        while True:
+            request = AttachRequest(after=after).model_dump_json(exclude_none=True).encode()
+            try:
+                reply = await bus.nc.request(
+                    attach_subject(self.tenant, self.workload), request, timeout=REQUEST_TIMEOUT_S
+                )
+                answer = ATTACH_ANSWER.validate_json(reply.data)
+            except (TimeoutError, nats.errors.Error) as exc:
+                raise TransportError(f"the registry did not send the open notices: {exc}") from exc
+            except ValueError as exc:
+                raise TransportError(f"the registry's answer to attach is not one: {exc}") from exc
+            if isinstance(answer, AttachError):
+                raise TransportError(f"attach: {answer.error}")
+            for notice in answer.notices:
+                yield notice
+            if answer.next_cursor is None:
+                return
+            after = answer.next_cursor

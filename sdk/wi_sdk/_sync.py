@@ -77,3 +77,11 @@ class SyncWorkloadClient:
                 regions=regions,
             )
         )
+
+    def scale(self, deployment: str, instances: int) -> str:
+        """Asks for ``instances`` instances of a deployment; returns the request id."""
+        return self._run(self._client.scale(deployment, instances))
+
+    def end_deployment(self, deployment: str) -> str:
+        """Ends a deployment; returns the request id."""
+        return self._run(self._client.end_deployment(deployment))

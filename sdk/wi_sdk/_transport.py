@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from wi.contract import DeploymentRequest, HintBase, HintsView, NoticeBase, ResponseBase
+from wi.contract import (
+    DeploymentEnd,
+    DeploymentRequest,
+    DeploymentScale,
+    HintBase,
+    HintsView,
+    NoticeBase,
+    ResponseBase,
+)
 
 
 @dataclass(frozen=True)
@@ -17,28 +25,21 @@ class Sent:
     seq: int
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """A notice as it arrived; ``settle`` tells the transport it was handled (so it is not redelivered)."""
-
-    notice: NoticeBase
-    settle: Callable[[], Awaitable[None]]
-
-
 class Transport(Protocol):
     """How a WorkloadClient talks to the platform. Implement it to add another way in (or a fake in tests)."""
 
     async def open(self) -> None:
-        """Connects; raises AuthError or TransportError."""
+        """Connects and checks the token: raises AuthError for a bad token, ForbiddenError for one of
+        another tenant, TransportError when the platform cannot be reached."""
 
     async def close(self) -> None:
-        """Disconnects."""
+        """Disconnects; safe to call after a failed ``open`` and more than once."""
 
     async def send_hints(self, hints: list[HintBase]) -> Sent:
         """Stores hints (and clears) on the bus."""
 
-    async def send_deployment(self, request: DeploymentRequest) -> Sent:
-        """Stores a deployment request on the bus."""
+    async def send_deployment(self, request: DeploymentRequest | DeploymentScale | DeploymentEnd) -> Sent:
+        """Stores a deployment request, scale or end on the bus."""
 
     async def respond(self, response: ResponseBase) -> None:
         """Stores a response to a notice."""
@@ -46,5 +47,6 @@ class Transport(Protocol):
     async def hints(self, after_seq: int | None) -> HintsView:
         """The workload's effective hints, including every hint stored up to ``after_seq``."""
 
-    def notices(self) -> AsyncIterator[Incoming]:
-        """The workload's notices, starting with those that arrived while it was away; endless."""
+    def notices(self) -> AsyncIterator[NoticeBase]:
+        """The workload's notices: first the open ones (those that arrived while it was away), then each
+        as it arrives; endless. A notice may come more than once (the client hands it over once)."""

@@ -53,7 +53,7 @@ HINT = {"kind": "evictability", "tenant": "acme", "workload": "trainer", "evicta
         ({"workload": "*"}, "workload", "string_pattern_mismatch"),
         ({"workload": ">"}, "workload", "string_pattern_mismatch"),
         ({"tenant": "A" * 64}, "tenant", "string_too_long"),
-        ({"issued_at": "2026-11-22T12:00:00"}, "issued_at", "timezone_aware"),
+        ({"issued_at": "2026-11-22T12:00:00"}, "issued_at", "datetime_format"),
         ({"hint_id": "has space"}, "hint_id", "string_pattern_mismatch"),
         ({"ttl_s": 0}, "ttl_s", "greater_than_equal"),
         ({"kind": "teleport"}, "kind", "unknown_kind"),
@@ -146,6 +146,19 @@ def test_every_broken_rule_is_reported_at_once() -> None:
                 "reason": "busy",
             },
             "start_at",
+        ),
+        (
+            Family.NOTICE,
+            {
+                "kind": "placement",
+                "tenant": "a",
+                "workload": "w",
+                "deployment": "d",
+                "outcome": "rejected",
+                "instances": [{"region": "useast", "pool": "spot"}],
+                "reason": "full",
+            },
+            "instances",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.platform import Running, eventually, notice_state
+from tests.platform import Running, eventually, notice_state, record_errors
 from wi.auth import token_id_of
 from wi.bus import Bus, tenant_inbox
 from wi.contract import CostOffer, Evictability, Eviction, utc_now
@@ -165,10 +165,18 @@ async def test_422_names_the_field_and_the_rule(running: Running, http: httpx.As
         await http.get("/v1/workloads/web/notices", params={"wait": 999}, headers=_bearer(running.acme)), 422
     )
     assert _rules(body)[0] == ("query.wait", "less_than_equal")
-    body = _problem(
-        await http.post("/v1/workloads/web/hints", content=b"{not json", headers=_bearer(running.acme)), 422
-    )
+    json_body = {**_bearer(running.acme), "content-type": "application/json"}
+    body = _problem(await http.post("/v1/workloads/web/hints", content=b"{not json", headers=json_body), 400)
     assert _rules(body) == [("$", "json_invalid")]
+    scale = "/v1/workloads/web/deployments/api"
+    body = _problem(await http.patch(scale, json={"instances": -1}, headers=_bearer(running.acme)), 422)
+    assert _rules(body) == [("instances", "greater_than_equal")]
+    body = _problem(await http.patch(scale, json={"instances": "3"}, headers=_bearer(running.acme)), 422)
+    assert _rules(body) == [("instances", "int_type")]
+    ended = await http.delete(scale, params={"request_id": "bad id!"}, headers=_bearer(running.acme))
+    assert _rules(_problem(ended, 422)) == [("query.request_id", "string_pattern_mismatch")]
+    ended = await http.delete("/v1/workloads/web/deployments/API", headers=_bearer(running.acme))
+    assert _rules(_problem(ended, 422)) == [("path.deployment", "string_pattern_mismatch")]
 
 
 async def test_notices_by_long_poll_and_by_server_sent_events(
@@ -257,15 +265,10 @@ async def test_operations_endpoints(http: httpx.AsyncClient) -> None:
 
 
 async def test_tenant_a_cannot_touch_tenant_b_over_nats(running: Running) -> None:
-    violations: list[str] = []
     acme = await Bus.connect(
-        running.endpoints.nats_url,
-        source="/tests",
-        user=token_id_of(running.acme),
-        password=running.acme,
-        inbox_prefix=tenant_inbox("acme"),
+        running.endpoints.nats_url, source="/tests", token=running.acme, inbox_prefix=tenant_inbox("acme")
     )
-    acme.nc._error_cb = _collect(violations)  # type: ignore[attr-defined]  # record what the server refuses
+    violations = record_errors(acme)
     try:
         await acme.nc.publish("wi.v1.hints.globex.web.priority", b"{}")
         await acme.nc.subscribe("wi.v1.deliver.globex.web")
@@ -288,13 +291,6 @@ async def test_tenant_a_cannot_touch_tenant_b_over_nats(running: Running) -> Non
         'publish to "$js.api.stream.purge.wi_hints"',
     ):
         assert refused in text, f"not refused: {refused}\n{violations}"
-
-
-def _collect(into: list[str]) -> Any:
-    async def record(exc: Exception) -> None:
-        into.append(str(exc))
-
-    return record
 
 
 async def test_reading_on_from_the_open_notices_skips_those_already_answered(

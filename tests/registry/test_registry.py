@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -130,9 +130,11 @@ async def test_notices_and_responses_travel_and_keep_state(bus: Bus, store: Regi
 class SlowNotices(RegistryStore):
     """The real store, but notices take a while to apply, so responses overtake them in the registry."""
 
-    def apply_notice(self, notice: NoticeBase, stream_seq: int) -> bool:
+    def apply_notices(
+        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None
+    ) -> list[bool]:
         time.sleep(0.3)
-        return super().apply_notice(notice, stream_seq)
+        return super().apply_notices(notices, through)
 
 
 async def test_responses_keep_their_order_when_they_overtake_their_notice(
@@ -224,7 +226,7 @@ async def test_state_survives_a_nats_server_restart_and_rebuilds_from_the_file_s
 
     # Rebuild a lost database from the streams: an empty database and fresh consumers replay them.
     with store.engine.begin() as connection:
-        for table in before:
+        for table in [*before, "registry_watermarks"]:
             connection.execute(text(f"DELETE FROM {table}"))
     for spec in (HINTS_CONSUMER, NOTICES_CONSUMER, RESPONSES_CONSUMER):
         await bus.js.delete_consumer(spec.stream.name, spec.durable)

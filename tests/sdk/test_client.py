@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -12,17 +13,18 @@ from wi_sdk import (
     AuthError,
     ConflictError,
     Evictability,
+    ForbiddenError,
     HttpTransport,
-    Incoming,
     NatsTransport,
     Priority,
     Received,
     SyncWorkloadClient,
+    TransportError,
     WorkloadClient,
 )
 
 from tests.platform import Running, eventually, notice_state
-from wi.contract import Eviction, Maintenance, NoticeState, Placement, utc_now
+from wi.contract import Eviction, Maintenance, NoticeBase, NoticeState, Placement, utc_now
 
 TRANSPORTS = ["nats", "http"]
 
@@ -45,9 +47,18 @@ async def test_hints_round_trip(running: Running, transport: str) -> None:
         assert {h.kind for h in view.workload_hints} == {"priority", "evictability"}
         await client.clear_hint("priority")
         assert {h.kind for h in (await client.hints()).workload_hints} == {"evictability"}
-        request_id = await client.deploy(deployment="train", instances=2, cores=8, memory_gb=32)
-        info = await running.bus.js.stream_info("WI_DEPLOYMENTS")
-        assert info.state.messages == 1 and request_id
+        ids = [
+            await client.deploy(deployment="train", instances=2, cores=8, memory_gb=32),
+            await client.scale("train", 3),
+            await client.end_deployment("train"),
+        ]
+        stored = [await running.bus.js.get_msg("WI_DEPLOYMENTS", seq) for seq in (1, 2, 3)]
+        assert [(m.headers or {}).get("ce-type") for m in stored] == [
+            "wi.v1.deployment.deployment_request",
+            "wi.v1.deployment.deployment_scale",
+            "wi.v1.deployment.deployment_end",
+        ]
+        assert [(m.headers or {}).get("ce-id") for m in stored] == ids
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -80,50 +91,29 @@ async def test_a_handler_acks_an_eviction_and_the_registry_records_it(
     assert [n.notice.notice_id for n in seen] == [eviction.notice_id]
 
 
-class NakFirst(NatsTransport):
-    """A NATS transport whose first settle of each notice asks for redelivery instead of acking."""
+class CutAfterFirstNotice:
+    """A transport whose stream of notices breaks after its first notice, once: the client connects
+    again and is handed the open notices again, the first one included."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.delivered: dict[str, int] = {}
-
-    async def notices(self) -> AsyncIterator[Incoming]:
-        async for incoming in super().notices():
-            notice_id = incoming.notice.notice_id
-            self.delivered[notice_id] = self.delivered.get(notice_id, 0) + 1
-            if self.delivered[notice_id] > 1:
-                yield incoming
-                continue
-            settle = incoming.settle
-
-            async def nak(settle: Any = settle) -> None:
-                await settle.__self__.nak()
-
-            yield Incoming(incoming.notice, nak)
-
-
-class DropsAfterFirstPage(HttpTransport):
-    """An HTTP transport whose first long poll is cut off after its first page, forcing a reconnect."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, inner: NatsTransport | HttpTransport) -> None:
+        self.inner = inner
         self.cut = False
-        self.delivered: dict[str, int] = {}
+        self.delivered: Counter[str] = Counter()
 
-    async def notices(self) -> AsyncIterator[Incoming]:
-        async for incoming in super().notices():
-            notice_id = incoming.notice.notice_id
-            self.delivered[notice_id] = self.delivered.get(notice_id, 0) + 1
-            yield incoming
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def notices(self) -> AsyncIterator[NoticeBase]:
+        async for notice in self.inner.notices():
+            self.delivered[notice.notice_id] += 1
+            yield notice
             if not self.cut:
                 self.cut = True
-                from wi_sdk import TransportError
-
                 raise TransportError("connection reset")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_notices_sent_while_offline_reach_each_handler_once_despite_redelivery(
+async def test_notices_sent_while_offline_reach_each_handler_once_despite_repeats(
     running: Running, transport: str
 ) -> None:
     soon = utc_now() + timedelta(minutes=10)
@@ -144,11 +134,8 @@ async def test_notices_sent_while_offline_reach_each_handler_once_despite_redeli
         await running.bus.publish(notice)
 
     url = _url(running, transport)
-    fake = (
-        NakFirst(url, "acme", "etl", running.acme)
-        if transport == "nats"
-        else DropsAfterFirstPage(url, "acme", "etl", running.acme)
-    )
+    inner = (NatsTransport if transport == "nats" else HttpTransport)(url, "acme", "etl", running.acme)
+    fake = CutAfterFirstNotice(inner)
     calls: dict[str, int] = {}
     async with WorkloadClient(tenant="acme", workload="etl", url=url, transport=fake) as client:
 
@@ -159,7 +146,7 @@ async def test_notices_sent_while_offline_reach_each_handler_once_despite_redeli
         client.on(Placement)(count)
         client.start()
         await eventually(lambda: len(calls) == len(offline))
-        await eventually(lambda: sum(fake.delivered.values()) > len(offline))  # redeliveries arrived
+        await eventually(lambda: sum(fake.delivered.values()) > len(offline))  # repeats arrived
         await asyncio.sleep(0.5)
     assert calls == {n.notice_id: 1 for n in offline}
     assert max(fake.delivered.values()) >= 2, "no notice was delivered twice: nothing was tested"
@@ -212,14 +199,20 @@ async def test_an_answer_after_the_deadline_is_a_conflict(running: Running, tran
             await Received(client, late).ack()
 
 
+@pytest.mark.parametrize("token", ["wi_0123456789ab_" + "x" * 43, "nonsense"], ids=["unknown", "malformed"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_a_bad_token_is_refused(running: Running, transport: str) -> None:
-    client = WorkloadClient(
-        tenant="acme", workload="etl", url=_url(running, transport), token="wi_0123456789ab_" + "x" * 43
-    )
+async def test_a_bad_token_is_refused_at_connect(running: Running, transport: str, token: str) -> None:
     with pytest.raises(AuthError):
-        await client.__aenter__()
-    await client.transport.close()
+        async with WorkloadClient(tenant="acme", workload="etl", url=_url(running, transport), token=token):
+            pass
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_token_of_another_tenant_is_forbidden_at_connect(running: Running, transport: str) -> None:
+    client = WorkloadClient(tenant="globex", workload="etl", url=_url(running, transport), token=running.acme)
+    with pytest.raises(ForbiddenError, match="not tenant globex's"):
+        async with client:
+            pass
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

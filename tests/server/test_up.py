@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from wi_services import installed_services
 
 from wi.auth import token_id_of
 from wi.bus import Bus, hints_query_subject
 from wi.contract import HintsQuery, HintsView, Priority
+from wi.engine import installed_services
 
 WI = Path(sys.executable).parent / "wi"
 
@@ -98,7 +98,7 @@ def _platform_token(data_dir: Path) -> str:
 
 
 async def _send_and_read(nats_url: str, token: str, hint: Priority | None) -> HintsView:
-    bus = await Bus.connect(nats_url, source="/tests", user=token_id_of(token), password=token)
+    bus = await Bus.connect(nats_url, source="/tests", token=token)
     try:
         after = (await bus.publish(hint)).seq if hint else None
         reply = await bus.nc.request(
@@ -116,7 +116,16 @@ async def test_wi_up_serves_drains_on_sigterm_and_keeps_state_across_restarts(da
     running = _start(data_dir)
     async with httpx.AsyncClient(base_url=running.http_url) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
-        assert (await http.get("/readyz")).json()["checks"] == {"nats": "ok", "database": "ok"}
+        checks = (await http.get("/readyz")).json()["checks"]
+        assert set(checks.values()) == {"ok"}, checks
+        assert {
+            "nats",
+            "database",
+            "stream WI_HINTS",
+            "loop registry hints",
+            "loop allocator deployments",
+            "auth",
+        } <= set(checks)
     view = await _send_and_read(
         running.nats_url, token, Priority(tenant="acme", workload="web", level="critical")
     )

@@ -7,14 +7,12 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from wi_services import ServiceContext, ServiceRunner, load_fleet
 from wi_services.allocator import VmAllocator
-from wi_services.plugin import View
 
 from tests.platform import eventually, start_platform
 from tests.services.fleets import write_small_fleet
-from wi.audit import AuditStore
 from wi.contract import DeploymentRequest, Message
+from wi.engine import DecisionLog, ServiceContext, ServiceRunner, View, load_fleet
 
 REQUESTS = 20
 
@@ -36,7 +34,7 @@ async def test_two_runners_of_the_allocator_share_requests_and_never_overbook(
     async with start_platform(tmp_path / "wi", services="none", database_url=database_url) as running:
         platform = running.platform
         assert platform.bus is not None and platform.store is not None
-        audit = AuditStore(platform.store.engine)
+        audit = DecisionLog(platform.store.engine)
         context = ServiceContext(load_fleet(fleet_file))
         allocators = [CountingAllocator(context), CountingAllocator(context)]
         runners = [ServiceRunner(a, platform.bus, platform.store, audit) for a in allocators]

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 from wi_sdk import PowerEvent, Received, Reconfiguration, WorkloadClient
-from wi_services import ServiceContext, load_fleet
 from wi_services.llm import (
     EndpointState,
     LlmReconfigurer,
@@ -16,11 +15,11 @@ from wi_services.llm import (
     load_perf_model,
 )
 from wi_services.llm.perf_model import CAPPED_SHARE_OF_TDP
-from wi_services.plugin import View
 
 from tests.platform import Running, eventually
-from wi.audit import AuditStore
+from tests.services.views import effective, view
 from wi.contract import EndpointConfig, EndpointLoad, HintBase, LatencyTolerance, PowerCap, Priority
+from wi.engine import DecisionLog, ServiceContext, load_fleet
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 MODEL = load_perf_model()
@@ -42,17 +41,14 @@ def _slo(
 
 STRICT = _slo("chat-llm", "strict", 400, 60, "high")
 TOLERANT = _slo("code-llm", "tolerant", 3000, 150, "low")
-HINTS = {
-    ("acme", "chat-llm"): {h.kind: h for h in STRICT},
-    ("acme", "code-llm"): {h.kind: h for h in TOLERANT},
-}
+HINTS = effective(*STRICT, *TOLERANT)
 
 
 def _state(
     endpoint: str, config: EndpointConfig = FULL, rps: float = 4.0, cap: int | None = None
 ) -> EndpointState:
     found = CHAT if endpoint == "chat-llm" else CODE
-    return EndpointState.of(found, config, Load(rps, 1024, 256), HINTS[("acme", endpoint)], cap)
+    return EndpointState.of(found, config, Load(rps, 1024, 256), view(HINTS).hints_for("acme", endpoint), cap)
 
 
 def test_the_model_follows_the_capped_rows_prefill_slows_and_decode_does_not() -> None:
@@ -84,8 +80,8 @@ def test_load_fitting_keeps_the_slo_with_headroom_and_uses_less_at_low_load() ->
 
 def test_an_slo_that_cannot_be_met_is_reported() -> None:
     service = LlmReconfigurer(ServiceContext(FLEET))
-    impossible = {("acme", "chat-llm"): {"latency_tolerance": _slo("chat-llm", "strict", 20, 5)[0]}}
-    decisions = service.decide(EndpointLoad(endpoint="chat-llm", requests_per_s=4), View(impossible), NOW)
+    impossible = effective(_slo("chat-llm", "strict", 20, 5)[0])
+    decisions = service.decide(EndpointLoad(endpoint="chat-llm", requests_per_s=4), view(impossible), NOW)
     assert decisions[-1].action == "slo_at_risk"
     assert "TTFT <= 20 ms, TBT <= 5 ms cannot be kept" in decisions[-1].summary
 
@@ -109,7 +105,7 @@ def test_a_cap_lowers_the_tolerant_endpoint_first_and_keeps_the_strict_slo() -> 
 
 def test_a_deep_cap_breaks_slos_only_in_the_open() -> None:
     service = LlmReconfigurer(ServiceContext(FLEET))
-    decisions = service.decide(PowerCap(power_domain="use1-gpu", cap_watts=5000), View(HINTS), NOW)
+    decisions = service.decide(PowerCap(power_domain="use1-gpu", cap_watts=5000), view(HINTS), NOW)
     actions = [d.action for d in decisions]
     assert actions[0] == "cap" and actions.count("reconfigure") == 2
     assert "slo_at_risk" in actions, "a broken SLO is reported"
@@ -134,13 +130,13 @@ def test_caps_lift_strictest_first_and_only_under_the_hysteresis_band() -> None:
 
 def test_restart_rebuilds_configs_loads_and_caps_from_decisions() -> None:
     service = LlmReconfigurer(ServiceContext(FLEET))
-    first = service.decide(PowerCap(power_domain="use1-gpu", cap_watts=12_000), View(HINTS), NOW)
+    first = service.decide(PowerCap(power_domain="use1-gpu", cap_watts=12_000), view(HINTS), NOW)
     service.apply(first)
     restarted = LlmReconfigurer(ServiceContext(FLEET))
     restarted.restore(first)
     assert (restarted.configs, restarted.caps) == (service.configs, service.caps)
     again = PowerCap(power_domain="use1-gpu", cap_watts=12_000)
-    assert [d.action for d in restarted.decide(again, View(HINTS), NOW)] == ["cap"], "nothing left to change"
+    assert [d.action for d in restarted.decide(again, view(HINTS), NOW)] == ["cap"], "nothing left to change"
 
 
 async def test_a_power_cap_reaches_the_endpoints_as_reconfiguration_and_power_notices(
@@ -172,4 +168,4 @@ async def test_a_power_cap_reaches_the_endpoints_as_reconfiguration_and_power_no
     assert reconfiguration.after.gpu_frequency_mhz < reconfiguration.before.gpu_frequency_mhz
     assert reconfiguration.expected_ttft_ms is not None and reconfiguration.expected_tbt_ms is not None
     assert running.platform.store is not None
-    assert AuditStore(running.platform.store.engine).recent("llm")[-1].action == "cap"
+    assert DecisionLog(running.platform.store.engine).recent("llm")[-1].action == "cap"

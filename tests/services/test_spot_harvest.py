@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from wi_sdk import Eviction, Received, WorkloadClient
-from wi_services.inventory import Instance
 from wi_services.spot_harvest import plan_evictions, share_spare_cores
 
 from tests.platform import Running, eventually
-from wi.audit import AuditStore
+from tests.services.views import effective, view
 from wi.contract import (
     CapacityPressure,
     Evictability,
@@ -20,6 +19,8 @@ from wi.contract import (
     Scaling,
     SpareCapacity,
 )
+from wi.engine import DecisionLog, Instance
+from wi.registry import EffectiveHints
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -28,8 +29,8 @@ def _instance(workload: str, cores: int = 8, cluster: str = "c1", pool: Pool = P
     return Instance("acme", workload, "d", f"{workload}-0", f"{workload}-server", cluster, pool, cores, 32.0)
 
 
-def _hints(**by_workload: list[HintBase]) -> dict[tuple[str, str], dict[str, HintBase]]:
-    return {("acme", w): {h.kind: h for h in hints} for w, hints in by_workload.items()}
+def _hints(**by_workload: list[HintBase]) -> dict[tuple[str, str], EffectiveHints]:
+    return effective(*(hint for hints in by_workload.values() for hint in hints))
 
 
 def _pressure(cores: int, within_s: int) -> CapacityPressure:
@@ -50,12 +51,10 @@ def test_the_least_costly_workloads_go_first_and_no_notice_is_shorter_than_promi
         cheap=_evictable("cheap", 60, "best_effort"),
         patient=_evictable("patient", 600, "low"),
     )
-    plan = plan_evictions(
-        _pressure(16, within_s=120), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW
-    )
+    plan = plan_evictions(_pressure(16, within_s=120), instances, view(hints).hints_for, frozenset(), NOW)
     assert [e.instance.workload for e in plan.evictions] == ["cheap", "important"]
     for eviction in plan.evictions:
-        promised = hints[("acme", eviction.instance.workload)]["evictability"].min_notice_s  # type: ignore[attr-defined]
+        promised = view(hints).hints_for("acme", eviction.instance.workload).min_notice_s
         assert eviction.not_before - NOW >= timedelta(seconds=promised)
     assert (plan.short_cores, plan.short_in_time_cores) == (0, 0)
 
@@ -63,9 +62,7 @@ def test_the_least_costly_workloads_go_first_and_no_notice_is_shorter_than_promi
 def test_an_immediate_need_keeps_the_promise_and_reports_the_shortfall() -> None:
     instances = [_instance("slow", cores=16)]
     hints = _hints(slow=_evictable("slow", 300))
-    plan = plan_evictions(
-        _pressure(16, within_s=0), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW
-    )
+    plan = plan_evictions(_pressure(16, within_s=0), instances, view(hints).hints_for, frozenset(), NOW)
     [eviction] = plan.evictions
     assert eviction.not_before == NOW + timedelta(seconds=300)
     assert plan.short_in_time_cores == 16 and "its min_notice_s is 300" in plan.log[0]
@@ -73,7 +70,7 @@ def test_an_immediate_need_keeps_the_promise_and_reports_the_shortfall() -> None
 
 def test_workloads_that_did_not_say_they_are_evictable_are_kept() -> None:
     instances = [_instance("silent"), _instance("web", cluster="c2")]
-    plan = plan_evictions(_pressure(8, within_s=60), instances, lambda t, w: {}, frozenset(), NOW)
+    plan = plan_evictions(_pressure(8, within_s=60), instances, view({}).hints_for, frozenset(), NOW)
     assert plan.evictions == [] and plan.short_cores == 8
     assert plan.log == ["acme/silent/silent-0: not evictable (no evictable hint); kept"]
 
@@ -90,7 +87,7 @@ def test_latency_tolerance_breaks_ties_in_priority() -> None:
             LatencyTolerance(tenant="acme", workload="tolerant", latency_class="tolerant"),
         ],
     )
-    plan = plan_evictions(_pressure(8, 60), instances, lambda t, w: hints.get((t, w), {}), frozenset(), NOW)
+    plan = plan_evictions(_pressure(8, 60), instances, view(hints).hints_for, frozenset(), NOW)
     assert [e.instance.workload for e in plan.evictions] == ["tolerant"]
 
 
@@ -109,7 +106,7 @@ async def test_pressure_evicts_with_the_promised_notice_and_an_ack_lets_it_go_ea
         await client.hint(client.new(Evictability, evictable=True, min_notice_s=120))
         await client.deploy(deployment="train", instances=1, cores=16, memory_gb=64)
         assert running.platform.store is not None
-        audit = AuditStore(running.platform.store.engine)
+        audit = DecisionLog(running.platform.store.engine)
         await eventually(lambda: audit.recent("allocator"))
         [placed] = audit.recent("allocator")
         cluster = placed.detail["servers"][0].split("-")[0]
@@ -141,7 +138,7 @@ def test_spare_cores_go_to_minimums_first_then_by_priority_up_to_each_maximum() 
     plan = share_spare_cores(
         SpareCapacity(server="h1", spare_cores=30, spare_memory_gb=100),
         vms,
-        lambda t, w: hints.get((t, w), {}),
+        view(hints).hints_for,
     )
     assert plan.cores == {"acme/high/high-0": 16, "acme/low/low-0": 14} and plan.short_cores == 0
 
@@ -150,15 +147,16 @@ def test_harvest_never_goes_below_its_minimum() -> None:
     vms = [_harvest_vm("a"), _harvest_vm("b")]
     hints = _hints(a=_scaling("a", 6, 12), b=_scaling("b", 6, 12))
     plan = share_spare_cores(
-        SpareCapacity(server="h1", spare_cores=8, spare_memory_gb=10), vms, lambda t, w: hints.get((t, w), {})
+        SpareCapacity(server="h1", spare_cores=8, spare_memory_gb=10), vms, view(hints).hints_for
     )
     assert plan.cores == {"acme/a/a-0": 6, "acme/b/b-0": 6} and plan.short_cores == 4
 
 
 def test_resize_notices_grow_now_and_shrink_after_the_workloads_notice() -> None:
-    from wi_services import ServiceContext, load_fleet
-    from wi_services.plugin import View
     from wi_services.spot_harvest import SpotHarvestManager
+
+    from tests.services.views import view
+    from wi.engine import ServiceContext, load_fleet
 
     manager = SpotHarvestManager(ServiceContext(load_fleet()))
     vm = _harvest_vm("batch", cores=8)
@@ -169,37 +167,39 @@ def test_resize_notices_grow_now_and_shrink_after_the_workloads_notice() -> None
         ]
     )
     grow = manager.decide(
-        SpareCapacity(server="h1", spare_cores=20, spare_memory_gb=50), View(hints, (vm,)), NOW
+        SpareCapacity(server="h1", spare_cores=20, spare_memory_gb=50), view(hints, (vm,)), NOW
     )
     [(resize,)] = [d.notices for d in grow]
     assert (resize.cores, resize.effective_at) == (16, NOW)  # type: ignore[attr-defined]
     manager.apply(grow)
     same = manager.decide(
-        SpareCapacity(server="h1", spare_cores=16, spare_memory_gb=50), View(hints, (vm,)), NOW
+        SpareCapacity(server="h1", spare_cores=16, spare_memory_gb=50), view(hints, (vm,)), NOW
     )
     assert same == []
     shrink = manager.decide(
-        SpareCapacity(server="h1", spare_cores=5, spare_memory_gb=50), View(hints, (vm,)), NOW
+        SpareCapacity(server="h1", spare_cores=5, spare_memory_gb=50), view(hints, (vm,)), NOW
     )
     [(resize,)] = [d.notices for d in shrink]
     assert (resize.cores, resize.effective_at) == (5, NOW + timedelta(seconds=90))  # type: ignore[attr-defined]
 
 
-def test_the_manager_wants_pressure_spare_capacity_and_answers_and_acts_on_its_own_notices_only() -> None:
-    from wi_services import ServiceContext, load_fleet
-    from wi_services.plugin import View
+def test_the_manager_wants_pressure_spare_capacity_and_verdicts_and_acts_on_its_own_notices_only() -> None:
     from wi_services.spot_harvest import SpotHarvestManager
 
-    from wi.audit import Decision
-    from wi.contract import Ack, PowerCap
+    from tests.services.views import view
+    from wi.contract import PowerCap, Verdict
+    from wi.engine import Decision, ServiceContext, load_fleet
 
     manager = SpotHarvestManager(ServiceContext(load_fleet()))
     assert manager.wants(_pressure(8, 60))
     assert manager.wants(SpareCapacity(server="h1", spare_cores=4, spare_memory_gb=8))
     assert not manager.wants(PowerCap(power_domain="row-1", cap_watts=1000))
-    ours = Ack(tenant="acme", workload="batch", notice_id="evict-e1-0")
-    assert manager.wants(ours), "answers are wanted: another process of the service may have sent the notice"
-    assert manager.decide(ours, View({}), NOW) == [], "an ack to a notice it does not know"
+    judged = {"tenant": "acme", "workload": "batch", "notice_id": "evict-e1-0", "notice_kind": "eviction"}
+    deferred = Verdict(**judged, verdict_id="judged-r0", state="deferred", response="defer", response_id="r0")
+    assert not manager.wants(deferred), "a deferral settles nothing to act on"
+    ours = Verdict(**judged, verdict_id="judged-r1", state="acked", response="ack", response_id="r1")
+    assert manager.wants(ours), "acks are wanted: another process of the service may have sent the notice"
+    assert manager.decide(ours, view({}), NOW) == [], "an ack to a notice it does not know"
     manager.apply(
         [
             Decision(
@@ -212,4 +212,85 @@ def test_the_manager_wants_pressure_spare_capacity_and_answers_and_acts_on_its_o
             )
         ]
     )
-    assert [d.action for d in manager.decide(ours, View({}), NOW)] == ["evict"]
+    assert [d.action for d in manager.decide(ours, view({}), NOW)] == ["evict"]
+
+
+def _of_batch(instance: str, pool: Pool = Pool.SPOT, server: str = "s1") -> Instance:
+    return Instance("acme", "batch", "train", instance, server, "c1", pool, 8, 32.0)
+
+
+def test_an_instance_that_says_it_is_not_evictable_is_kept_and_one_asking_more_notice_gets_it() -> None:
+    batch = {"tenant": "acme", "workload": "batch"}
+    hints = effective(
+        Evictability(**batch, evictable=True, min_notice_s=60),
+        Evictability(**batch, instance="train-0", evictable=False),
+        Evictability(**batch, instance="train-1", evictable=True, min_notice_s=300),
+    )
+    instances = [_of_batch("train-0"), _of_batch("train-1"), _of_batch("train-2")]
+    plan = plan_evictions(_pressure(24, within_s=60), instances, view(hints).hints_for, frozenset(), NOW)
+    notices = {e.instance.instance: e.not_before - NOW for e in plan.evictions}
+    assert notices == {"train-1": timedelta(seconds=300), "train-2": timedelta(seconds=60)}
+    assert "acme/batch/train-0: not evictable (no evictable hint); kept" in plan.log
+    assert (plan.short_cores, plan.short_in_time_cores) == (8, 8)
+
+
+def test_a_harvest_vm_with_its_own_range_and_notice_is_resized_by_them() -> None:
+    from wi_services.spot_harvest import SpotHarvestManager
+
+    from wi.engine import ServiceContext, load_fleet
+
+    batch = {"tenant": "acme", "workload": "batch"}
+    hints = effective(
+        Scaling(**batch, stateless=True, min_cores=4, max_cores=16),
+        Evictability(**batch, evictable=True, min_notice_s=30),
+        Scaling(**batch, instance="train-1", stateless=True, min_cores=8, max_cores=8),
+        Evictability(**batch, instance="train-1", evictable=True, min_notice_s=240),
+    )
+    vms = (_of_batch("train-0", Pool.HARVEST, "h1"), _of_batch("train-1", Pool.HARVEST, "h1"))
+    plan = share_spare_cores(
+        SpareCapacity(server="h1", spare_cores=30, spare_memory_gb=50), vms, view(hints).hints_for
+    )
+    assert plan.cores == {"acme/batch/train-0": 16, "acme/batch/train-1": 8}
+
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    manager.harvest_cores = {"acme/batch/train-0": 16, "acme/batch/train-1": 16}  # as if grown before
+    shrink = manager.decide(
+        SpareCapacity(server="h1", spare_cores=12, spare_memory_gb=50), view(hints, vms), NOW
+    )
+    effective_at = {d.detail["instance"]: d.notices[0].effective_at for d in shrink}  # type: ignore[attr-defined]
+    assert effective_at == {
+        "acme/batch/train-0": NOW + timedelta(seconds=30),
+        "acme/batch/train-1": NOW + timedelta(seconds=240),
+    }
+
+
+async def test_under_pressure_the_platform_keeps_an_instance_that_says_it_is_not_evictable(
+    running: Running,
+) -> None:
+    evictions: list[Eviction] = []
+    async with WorkloadClient(
+        tenant="acme", workload="batch", url=running.endpoints.nats_url, token=running.acme
+    ) as client:
+
+        @client.on(Eviction)
+        async def noted(notice: Received[Eviction]) -> None:
+            evictions.append(notice.notice)
+
+        client.start()
+        await client.hint(client.new(Evictability, evictable=True, min_notice_s=30))
+        await client.deploy(deployment="train", instances=2, cores=16, memory_gb=64)
+        assert running.platform.store is not None
+        audit = DecisionLog(running.platform.store.engine)
+        await eventually(lambda: audit.recent("allocator"))
+        [placed] = audit.recent("allocator")
+        assert placed.action == "place"
+        await client.hint(client.new(Evictability, instance="train-0", evictable=False))
+        cluster = placed.detail["servers"][0].split("-")[0]
+        await running.bus.publish(
+            CapacityPressure(cluster=cluster, pool="spot", cores_needed=32, needed_within_s=30)
+        )
+        await eventually(lambda: evictions)
+        await eventually(lambda: any(d.action == "alert" for d in audit.recent("spot-harvest")))
+    assert [e.instance for e in evictions] == ["train-1"]
+    [alert] = [d for d in audit.recent("spot-harvest") if d.action == "alert"]
+    assert "acme/batch/train-0: not evictable (no evictable hint); kept" in alert.reasons

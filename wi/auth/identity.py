@@ -1,7 +1,7 @@
 """Who a token speaks for, and the token format: no database needed, so workloads can use it too.
 
-A token reads ``wi_<token_id>_<secret>``. On NATS its id is the user name and the whole token the
-password.
+A token reads ``wi_<token_id>_<secret>``. On NATS it is the connection's token, or the password of the
+user named by its id.
 """
 
 from __future__ import annotations
@@ -34,13 +34,8 @@ class Identity:
         return self.kind is TokenKind.PLATFORM
 
 
-def nats_user(token_id: str) -> str:
-    """The NATS user name of a token."""
-    return token_id
-
-
 def token_id_of(token: str) -> str:
-    """The id part of a token (its NATS user name); raises ValueError if it is not a WI token."""
+    """The id part of a token (the NATS user it connects as); raises ValueError if it is not a WI token."""
     match = TOKEN_PATTERN.match(token)
     if match is None:
         raise ValueError("token: not a WI token (wi_<id>_<secret>)")

@@ -1,24 +1,30 @@
 """Tokens in the database: made, listed, revoked and checked. Platform side only.
 
-The database keeps only a token's SHA-256 (checked on HTTP requests) and its bcrypt (handed to
-nats-server, which checks it when the token is the NATS password of the user named by its id).
+The database keeps only a token's SHA-256, checked on HTTP requests and by the NATS auth callout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
-import bcrypt
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from wi.contract import utc_now
+from wi.contract._base import SLUG_PATTERN
 
 from .identity import TOKEN_PATTERN, Identity, TokenKind
 from .tables import ApiToken
+
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+class InvalidToken(Exception):
+    """A token that authorizes nothing; the message says why (never the token)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,16 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def tenant_problem(tenant: str) -> str | None:
+    """Why ``tenant`` cannot name a tenant, or None if it can.
+
+    Tenants become NATS subject tokens and permissions, so they are slugs like every other id.
+    """
+    if _SLUG.match(tenant):
+        return None
+    return f"tenant: {tenant!r} is not a slug (lowercase letters, digits and '-', at most 63, {SLUG_PATTERN})"
+
+
 class TokenStore:
     """Creates, lists, revokes and checks tokens."""
 
@@ -44,12 +60,17 @@ class TokenStore:
         self.engine = engine
 
     def create(self, kind: TokenKind, tenant: str | None = None, label: str | None = None) -> str:
-        """Makes a token and returns it; this is the only time it is ever seen."""
+        """Makes a token and returns it; this is the only time it is ever seen.
+
+        Raises ValueError, naming the field and rule, for a tenant token without a slug tenant or a
+        platform token with one.
+        """
         if (kind is TokenKind.TENANT) != (tenant is not None):
             raise ValueError("tenant: a tenant token names its tenant; a platform token names none")
+        if tenant is not None and (problem := tenant_problem(tenant)):
+            raise ValueError(problem)
         token_id = secrets.token_hex(6)
         token = f"wi_{token_id}_{secrets.token_urlsafe(32)}"
-        hashed = bcrypt.hashpw(token.encode(), bcrypt.gensalt(rounds=10)).decode()
         with Session(self.engine) as session:
             session.add(
                 ApiToken(
@@ -57,7 +78,6 @@ class TokenStore:
                     kind=kind,
                     tenant=tenant,
                     sha256=_sha256(token),
-                    bcrypt=hashed,
                     label=label,
                     created_at=utc_now(),
                 )
@@ -92,27 +112,39 @@ class TokenStore:
             for r in rows
         ]
 
-    def active(self) -> list[ApiToken]:
-        """The tokens in force, with their hashes (for the NATS configuration)."""
+    def revoked_ids(self) -> set[str]:
+        """The ids of every revoked token."""
         with Session(self.engine) as session:
-            return list(session.exec(select(ApiToken).where(col(ApiToken.revoked_at).is_(None))).all())
+            return set(
+                session.exec(select(ApiToken.token_id).where(col(ApiToken.revoked_at).is_not(None))).all()
+            )
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever a token is created or revoked: (tokens, revoked tokens)."""
-        with Session(self.engine) as session:
-            total = session.exec(select(func.count()).select_from(ApiToken)).one()
-            revoked = session.exec(
-                select(func.count()).select_from(ApiToken).where(col(ApiToken.revoked_at).is_not(None))
-            ).one()
-        return int(total), int(revoked)
+    def broken_tenants(self) -> list[TokenInfo]:
+        """Active tenant tokens whose tenant is not a slug (stored before the rule held): never authorized."""
+        return [
+            info
+            for info in self.all_tokens()
+            if not info.revoked and info.tenant is not None and tenant_problem(info.tenant)
+        ]
 
-    def authenticate(self, token: str) -> Identity | None:
-        """The identity behind a token, or None if it is malformed, unknown or revoked."""
+    def check(self, token: str) -> Identity:
+        """The identity behind a token; raises InvalidToken saying why it authorizes nothing."""
         match = TOKEN_PATTERN.match(token)
         if match is None:
-            return None
+            raise InvalidToken("malformed token")
         with Session(self.engine) as session:
             row = session.get(ApiToken, match.group(1))
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.sha256, _sha256(token)):
-            return None
+        if row is None or not hmac.compare_digest(row.sha256, _sha256(token)):
+            raise InvalidToken(f"unknown token {match.group(1)}")
+        if row.revoked_at is not None:
+            raise InvalidToken(f"revoked token {row.token_id}")
+        if row.tenant is not None and (problem := tenant_problem(row.tenant)):
+            raise InvalidToken(f"token {row.token_id}: {problem}")
         return Identity(row.token_id, TokenKind(row.kind), row.tenant)
+
+    def authenticate(self, token: str) -> Identity | None:
+        """The identity behind a token, or None if it is malformed, unknown, revoked or names no slug."""
+        try:
+            return self.check(token)
+        except InvalidToken:
+            return None

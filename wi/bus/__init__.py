@@ -2,7 +2,9 @@
 
 Errors: ``wi.contract.InvalidMessage`` for a message that breaks the contract (parked on the dead-letter
 stream by consumers); ``Rejected``, raised by a handler, for a valid message that cannot be applied
-(parked too); any other exception in a handler is retried with backoff, then parked.
+(parked too); ``Interrupted``, raised by a handler when its consumer stops, releases the message for
+redelivery; any other exception in a handler is retried with backoff, then parked. ``Supervisor`` restarts
+a consumer loop that fails anyway.
 """
 
 from ._bus import (
@@ -10,31 +12,39 @@ from ._bus import (
     DEADLETTER_REASON,
     DEADLETTER_STREAM_SEQ,
     DEADLETTER_SUBJECT,
+    DEADLETTER_TRUNCATED,
+    Batch,
+    BatchHandler,
     Bus,
     Consumer,
     ConsumerSpec,
     Delivery,
     Handler,
+    Interrupted,
     Published,
     Rejected,
+    close_nats,
+    connect_nats,
 )
-from .cloudevents import CloudEvent, decode, encode
-from .delivery import DELIVER_GROUP, NoticeDelivery, ensure_notice_delivery, notice_consumer_name
+from .cloudevents import CloudEvent, decode, decode_republished, encode
 from .subjects import (
     ALL_STREAMS,
     DEADLETTER_STREAM,
+    DELIVER_GROUP,
+    RECORDED_NOTICES,
     STREAMS,
     SUBJECT_ROOTS,
     StreamSpec,
     attach_subject,
     check_subject,
     deadletter_subject,
-    deliver_subject,
+    deliver_subjects,
     hints_query_subject,
     subject_for,
     tenant_inbox,
     workload_subjects,
 )
+from .supervisor import Loop, LoopHealth, LoopState, Supervisor
 
 __all__ = [
     "ALL_STREAMS",
@@ -43,28 +53,37 @@ __all__ = [
     "DEADLETTER_STREAM",
     "DEADLETTER_STREAM_SEQ",
     "DEADLETTER_SUBJECT",
+    "DEADLETTER_TRUNCATED",
     "DELIVER_GROUP",
+    "RECORDED_NOTICES",
     "STREAMS",
     "SUBJECT_ROOTS",
+    "Batch",
+    "BatchHandler",
     "Bus",
     "CloudEvent",
     "Consumer",
     "ConsumerSpec",
     "Delivery",
     "Handler",
-    "NoticeDelivery",
+    "Interrupted",
+    "Loop",
+    "LoopHealth",
+    "LoopState",
     "Published",
     "Rejected",
     "StreamSpec",
+    "Supervisor",
     "attach_subject",
     "check_subject",
+    "close_nats",
+    "connect_nats",
     "deadletter_subject",
     "decode",
-    "deliver_subject",
+    "decode_republished",
+    "deliver_subjects",
     "encode",
-    "ensure_notice_delivery",
     "hints_query_subject",
-    "notice_consumer_name",
     "subject_for",
     "tenant_inbox",
     "workload_subjects",

@@ -57,11 +57,17 @@ def encode(message: Message, source: str) -> tuple[dict[str, str], bytes]:
 
 
 def decode(
-    family: Family, subject: str, headers: Mapping[str, str] | None, body: bytes
+    family: Family,
+    subject: str,
+    headers: Mapping[str, str] | None,
+    body: bytes,
+    received_at: datetime | None = None,
 ) -> tuple[Message, CloudEvent]:
     """Validates a message and its CloudEvents headers against each other and the subject.
 
-    Raises InvalidMessage naming each header or field that breaks a rule.
+    ``received_at`` is the platform's clock when the message arrived (JetStream's stored time, the same
+    on every redelivery and replay); ``issued_at`` may not run further ahead of it than the contract's
+    clock skew. Raises InvalidMessage naming each header or field that breaks a rule.
     """
     headers = headers or {}
     problems = [
@@ -78,7 +84,7 @@ def decode(
         )
     if problems:
         raise InvalidMessage(problems)
-    message = parse_message(family, body)
+    message = parse_message(family, body, received_at=received_at)
     if headers["ce-type"] != message.ce_type:
         problems.append(
             Problem(
@@ -99,3 +105,22 @@ def decode(
         traceparent=headers.get(TRACEPARENT_HEADER),
     )
     return message, event
+
+
+REPUBLISHED_SUBJECT = "Nats-Subject"
+"""The header in which JetStream's republish names the subject a message was stored under."""
+REPUBLISHED_AT = "Nats-Time-Stamp"
+"""The header in which JetStream's republish says when it stored the message."""
+
+
+def decode_republished(
+    family: Family, headers: Mapping[str, str] | None, body: bytes
+) -> tuple[Message, CloudEvent]:
+    """``decode`` for a message JetStream republished as it stored it: checked against the subject it was
+    stored under, with the stored time as the platform's clock."""
+    headers = headers or {}
+    try:
+        stored_at: datetime | None = datetime.fromisoformat(headers.get(REPUBLISHED_AT, ""))
+    except ValueError:
+        stored_at = None
+    return decode(family, headers.get(REPUBLISHED_SUBJECT, ""), headers, body, received_at=stored_at)

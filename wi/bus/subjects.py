@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wi.contract import Family, HintBase, InvalidMessage, Message, PlatformEventBase, Problem, TenantMessage
+from wi.contract import (
+    Family,
+    HintBase,
+    InvalidMessage,
+    Message,
+    PlatformEventBase,
+    Problem,
+    TenantMessage,
+    is_slug,
+)
 
 PREFIX = "wi.v1"
 
@@ -14,6 +23,7 @@ SUBJECT_ROOTS: dict[Family, str] = {
     Family.RESPONSE: f"{PREFIX}.responses",
     Family.DEPLOYMENT: f"{PREFIX}.deployments",
     Family.EVENT: f"{PREFIX}.events",
+    Family.VERDICT: f"{PREFIX}.verdicts",
 }
 """Where each family's subjects start."""
 
@@ -22,6 +32,8 @@ QUERY_ROOT = f"{PREFIX}.query"
 ATTACH_ROOT = f"{PREFIX}.attach"
 DELIVER_ROOT = f"{PREFIX}.deliver"
 INBOX_ROOT = "_INBOX"
+RECORDED_NOTICES = f"{PREFIX}.recorded.notices"
+"""Core NATS (no stream): the registry says which notices it has just recorded (``NoticesRecorded``)."""
 
 
 @dataclass(frozen=True)
@@ -32,19 +44,42 @@ class StreamSpec:
     subjects: tuple[str, ...]
     max_age_s: int = 0
     """0 keeps messages until removed by other limits; the stream is the log the registry rebuilds from."""
+    max_msgs: int = -1
+    """The most messages kept (-1: no limit); past it the oldest go."""
+    max_bytes: int = -1
+    """The most bytes kept (-1: no limit); past it the oldest go."""
+    duplicate_window_s: float = 0
+    """The least time a repeated Nats-Msg-Id is dropped for (the bus's setting, if longer, wins)."""
+    republish_root: str | None = None
+    """Where JetStream republishes each message the moment it stores it (core NATS), the stream's subject
+    root replaced by this one; None: nowhere."""
 
 
 STREAMS: dict[Family, StreamSpec] = {
     Family.HINT: StreamSpec("WI_HINTS", (f"{SUBJECT_ROOTS[Family.HINT]}.>",)),
-    Family.NOTICE: StreamSpec("WI_NOTICES", (f"{SUBJECT_ROOTS[Family.NOTICE]}.>",)),
+    Family.NOTICE: StreamSpec(
+        "WI_NOTICES", (f"{SUBJECT_ROOTS[Family.NOTICE]}.>",), republish_root=DELIVER_ROOT
+    ),
     Family.RESPONSE: StreamSpec("WI_RESPONSES", (f"{SUBJECT_ROOTS[Family.RESPONSE]}.>",)),
     Family.DEPLOYMENT: StreamSpec("WI_DEPLOYMENTS", (f"{SUBJECT_ROOTS[Family.DEPLOYMENT]}.>",)),
     Family.EVENT: StreamSpec("WI_EVENTS", (f"{SUBJECT_ROOTS[Family.EVENT]}.>",), max_age_s=7 * 24 * 3600),
+    Family.VERDICT: StreamSpec(
+        "WI_VERDICTS", (f"{SUBJECT_ROOTS[Family.VERDICT]}.>",), max_age_s=7 * 24 * 3600
+    ),
 }
 """One stream a family."""
 
-DEADLETTER_STREAM = StreamSpec("WI_DEADLETTER", (f"{DEADLETTER_ROOT}.>",), max_age_s=30 * 24 * 3600)
-"""Where messages that cannot be applied are parked, with their reason, for 30 days."""
+DEADLETTER_STREAM = StreamSpec(
+    "WI_DEADLETTER",
+    (f"{DEADLETTER_ROOT}.>",),
+    max_age_s=30 * 24 * 3600,
+    max_msgs=1_000_000,
+    max_bytes=1024**3,
+    duplicate_window_s=24 * 3600,
+)
+"""Where messages that cannot be applied are parked, with their reason, for 30 days: at most a million
+of them or 1 GiB, the oldest going first, so no flood of bad input can fill the disk. A message parked by
+each consumer of its stream is kept once (the parks of one message within a day share an id)."""
 
 ALL_STREAMS: tuple[StreamSpec, ...] = (*STREAMS.values(), DEADLETTER_STREAM)
 
@@ -76,13 +111,18 @@ def deadletter_subject(stream: str) -> str:
 
 
 def attach_subject(tenant: str, workload: str) -> str:
-    """The request-reply subject on which a workload asks for its notice delivery to be set up."""
+    """The request-reply subject on which a workload asks for its open notices (``AttachRequest``)."""
     return f"{ATTACH_ROOT}.{tenant}.{workload}"
 
 
-def deliver_subject(tenant: str, workload: str) -> str:
-    """Where a workload's durable notice consumer pushes its notices."""
-    return f"{DELIVER_ROOT}.{tenant}.{workload}"
+def deliver_subjects(tenant: str, workload: str) -> str:
+    """The subjects on which JetStream republishes a workload's notices as it stores them:
+    ``wi.v1.deliver.<tenant>.<workload>.<kind>``."""
+    return f"{DELIVER_ROOT}.{tenant}.{workload}.*"
+
+
+DELIVER_GROUP = "wi-sdk"
+"""The queue group a workload's processes subscribe to its deliver subjects in: they share its notices."""
 
 
 def tenant_inbox(tenant: str) -> str:
@@ -112,3 +152,19 @@ def check_subject(message: Message, subject: str) -> None:
                 )
             ]
         )
+
+
+def workload_of(subject: str) -> tuple[str, str]:
+    """(tenant, workload) from a request subject ending in ``<tenant>.<workload>`` (attach, hints query).
+
+    Raises InvalidMessage unless both are slugs: a subscription's wildcard takes any token.
+    """
+    *_, tenant, workload = subject.split(".")
+    problems = [
+        Problem(name, "pattern", "not a slug ([a-z0-9][a-z0-9-]{0,62})")
+        for name, token in (("tenant", tenant), ("workload", workload))
+        if not is_slug(token)
+    ]
+    if problems:
+        raise InvalidMessage(problems)
+    return tenant, workload

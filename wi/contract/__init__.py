@@ -7,27 +7,44 @@ Families (each its own stream and subject tree):
 - notices, platform to workload: Eviction, Maintenance, PowerEvent, Resize, CostOffer, Reconfiguration,
   Placement;
 - responses, workload to platform: Ack, Accept, Decline, Defer;
-- deployment requests, workload to platform: DeploymentRequest;
+- deployments, workload to platform: DeploymentRequest, DeploymentScale, DeploymentEnd;
 - platform events, telemetry or an operator to services: CapacityPressure, PowerCap, ThermalEmergency,
   SpareCapacity, MaintenancePlanned, PriceUpdate, EndpointLoad;
-- queries, request-reply: HintsQuery answered by HintsView or QueryError.
+- queries, request-reply: HintsQuery answered by HintsView or QueryError;
+- attaching to notice delivery over NATS, request-reply: AttachRequest answered by AttachReply (the open
+  notices, a page at a time) or AttachError.
 
-Every model rejects unknown fields; ``parse_message`` raises ``InvalidMessage`` whose ``problems`` name
+Every model rejects unknown fields; ``parse_message`` parses untrusted JSON (depth-limited, strict
+types, issued_at bounded by the platform's clock) and raises ``InvalidMessage`` whose ``problems`` name
 the field and the rule of each violation.
 """
 
 from ._base import (
+    MAX_CLOCK_SKEW_S,
+    MESSAGE_ID_PATTERN,
+    SLUG_PATTERN,
     ContractModel,
     Family,
     Message,
     MessageId,
     Slug,
     TenantMessage,
+    derived_id,
+    is_slug,
     new_message_id,
     utc_now,
 )
-from ._catalog import MESSAGE_TYPES, InvalidMessage, Problem, message_type, parse_message, problems_from
-from .deployments import DeploymentRequest
+from ._catalog import (
+    MAX_JSON_DEPTH,
+    MESSAGE_TYPES,
+    InvalidMessage,
+    Problem,
+    check_clock,
+    parse_message,
+    problems_from,
+)
+from .attach import ATTACH_ANSWER, ATTACH_PAGE, AttachError, AttachReply, AttachRequest
+from .deployments import DeploymentEnd, DeploymentMessage, DeploymentRequest, DeploymentScale
 from .events import (
     CapacityPressure,
     EndpointLoad,
@@ -60,6 +77,7 @@ from .notices import (
     CostOffer,
     EndpointConfig,
     Eviction,
+    InstancePlacement,
     Maintenance,
     MaintenanceType,
     Notice,
@@ -75,11 +93,21 @@ from .notices import (
 )
 from .queries import HintsQuery, HintsView, QueryError, QueryProblem
 from .responses import Accept, Ack, Decline, Defer, Response, ResponseBase
+from .verdicts import NoticeKind, NoticeRecorded, NoticesRecorded, RefusalRule, Verdict
 
 __all__ = [
+    "ATTACH_ANSWER",
+    "ATTACH_PAGE",
+    "MAX_CLOCK_SKEW_S",
+    "MAX_JSON_DEPTH",
+    "MESSAGE_ID_PATTERN",
     "MESSAGE_TYPES",
+    "SLUG_PATTERN",
     "Accept",
     "Ack",
+    "AttachError",
+    "AttachReply",
+    "AttachRequest",
     "Availability",
     "CapacityPressure",
     "ClearHint",
@@ -89,7 +117,10 @@ __all__ = [
     "Decline",
     "Defer",
     "DelayTolerance",
+    "DeploymentEnd",
+    "DeploymentMessage",
     "DeploymentRequest",
+    "DeploymentScale",
     "EndpointConfig",
     "EndpointLoad",
     "Evictability",
@@ -100,6 +131,7 @@ __all__ = [
     "HintKind",
     "HintsQuery",
     "HintsView",
+    "InstancePlacement",
     "InvalidMessage",
     "LatencyClass",
     "LatencyTolerance",
@@ -111,7 +143,10 @@ __all__ = [
     "Migration",
     "Notice",
     "NoticeBase",
+    "NoticeKind",
+    "NoticeRecorded",
     "NoticeState",
+    "NoticesRecorded",
     "Placement",
     "PlatformEvent",
     "PlatformEventBase",
@@ -126,6 +161,7 @@ __all__ = [
     "QueryError",
     "QueryProblem",
     "Reconfiguration",
+    "RefusalRule",
     "Region",
     "Resize",
     "Response",
@@ -136,7 +172,10 @@ __all__ = [
     "SpareCapacity",
     "TenantMessage",
     "ThermalEmergency",
-    "message_type",
+    "Verdict",
+    "check_clock",
+    "derived_id",
+    "is_slug",
     "new_message_id",
     "parse_message",
     "problems_from",

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ._base import Family, Message, MessageId, Slug, Timestamp, new_message_id
+from ._base import WHOLE_NUMBER, Family, Message, MessageId, Slug, Timestamp, new_message_id
 from .notices import MaintenanceType, Pool
 
 ONE_DAY_S = 24 * 3600
@@ -43,9 +43,9 @@ class CapacityPressure(PlatformEventBase):
     """The cluster under pressure."""
     pool: Pool
     """The pool that must give capacity back."""
-    cores_needed: Annotated[int, Field(ge=1, le=1_000_000)]
+    cores_needed: Annotated[int, Field(ge=1, le=1_000_000), WHOLE_NUMBER]
     """How many cores must be freed."""
-    needed_within_s: Annotated[int, Field(ge=0, le=ONE_DAY_S)]
+    needed_within_s: Annotated[int, Field(ge=0, le=ONE_DAY_S), WHOLE_NUMBER]
     """How soon the cores are needed, in seconds; 0 means now."""
 
 
@@ -57,11 +57,11 @@ class PowerCap(PlatformEventBase):
     kind: Literal["power_cap"] = "power_cap"
     power_domain: Slug
     """The power domain capped."""
-    cap_watts: Annotated[int, Field(ge=1, le=100_000_000)]
+    cap_watts: Annotated[int, Field(ge=1, le=100_000_000), WHOLE_NUMBER]
     """The power budget, in watts."""
-    draw_watts: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    draw_watts: Annotated[int, Field(ge=0, le=100_000_000), WHOLE_NUMBER] | None = None
     """The domain's draw when observed, in watts."""
-    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S)] | None = None
+    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S), WHOLE_NUMBER] | None = None
     """How long the cap is expected to last, in seconds."""
     ended: bool = False
     """True when the cap is lifted."""
@@ -89,7 +89,7 @@ class SpareCapacity(PlatformEventBase):
     kind: Literal["spare_capacity"] = "spare_capacity"
     server: Slug
     """The server."""
-    spare_cores: Annotated[int, Field(ge=0, le=1024)]
+    spare_cores: Annotated[int, Field(ge=0, le=1024), WHOLE_NUMBER]
     """Cores not used by regular VMs."""
     spare_memory_gb: Annotated[float, Field(ge=0, le=24_576)]
     """Memory not used by regular VMs, in GB."""
@@ -107,7 +107,7 @@ class MaintenancePlanned(PlatformEventBase):
     """reboot, redeploy, live_migration or freeze."""
     not_before: Timestamp
     """Maintenance starts no earlier than this."""
-    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S)]
+    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S), WHOLE_NUMBER]
     """How long instances are affected, in seconds."""
 
 
@@ -135,9 +135,9 @@ class EndpointLoad(PlatformEventBase):
     """The LLM endpoint."""
     requests_per_s: Annotated[float, Field(ge=0, le=1_000_000)]
     """Requests per second."""
-    mean_prompt_tokens: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    mean_prompt_tokens: Annotated[int, Field(ge=0, le=1_000_000), WHOLE_NUMBER] | None = None
     """Mean prompt length, in tokens."""
-    mean_output_tokens: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    mean_output_tokens: Annotated[int, Field(ge=0, le=1_000_000), WHOLE_NUMBER] | None = None
     """Mean output length, in tokens."""
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from ._base import Family, MessageId, Slug, TenantMessage, Timestamp, new_message_id
+from ._base import WHOLE_NUMBER, Family, MessageId, Slug, TenantMessage, Timestamp, new_message_id
 
 ONE_YEAR_S = 365 * 24 * 3600
 ONE_WEEK_S = 7 * 24 * 3600
@@ -25,7 +25,7 @@ class HintBase(TenantMessage):
     instance: Slug | None = None
     """The instance this hint is about; none means the whole workload. An instance-scoped hint overrides the
     workload-scoped hint of the same kind for that instance."""
-    ttl_s: Annotated[int, Field(ge=1, le=ONE_YEAR_S)] | None = None
+    ttl_s: Annotated[int, Field(ge=1, le=ONE_YEAR_S), WHOLE_NUMBER] | None = None
     """Seconds after issued_at at which the hint expires; none means until replaced or cleared."""
 
     @property
@@ -67,9 +67,9 @@ class Evictability(HintBase):
     kind: Literal["evictability"] = "evictability"
     evictable: bool
     """True if the platform may evict instances (e.g. to run them on Spot or Harvest capacity)."""
-    min_notice_s: Annotated[int, Field(ge=0, le=ONE_WEEK_S)] = 30
+    min_notice_s: Annotated[int, Field(ge=0, le=ONE_WEEK_S), WHOLE_NUMBER] = 30
     """The least notice, in seconds, the workload needs before an eviction."""
-    checkpoint_s: Annotated[int, Field(ge=0, le=ONE_WEEK_S)] | None = None
+    checkpoint_s: Annotated[int, Field(ge=0, le=ONE_WEEK_S), WHOLE_NUMBER] | None = None
     """How long a checkpoint takes, in seconds, if the workload checkpoints before an eviction."""
 
 
@@ -98,10 +98,11 @@ class LatencyTolerance(HintBase):
 
 
 class DelayTolerance(HintBase):
-    """How long a deployment may wait before it starts, and when it must be complete."""
+    """How long a deployment may wait before it starts, and when it must be complete (complete_by, if given,
+    must be later than issued_at)."""
 
     kind: Literal["delay_tolerance"] = "delay_tolerance"
-    start_within_s: Annotated[int, Field(ge=0, le=THIRTY_DAYS_S)]
+    start_within_s: Annotated[int, Field(ge=0, le=THIRTY_DAYS_S), WHOLE_NUMBER]
     """The longest the platform may defer the start, in seconds."""
     complete_by: Timestamp | None = None
     """When the work must be complete, if it has a deadline."""
@@ -125,31 +126,26 @@ class Region(HintBase):
     """Where the workload may run: the allowed regions (or any) and its data residency."""
 
     kind: Literal["region"] = "region"
-    allowed: Annotated[list[Slug], Field(max_length=64)] | Literal["any"] = "any"
-    """The regions the workload may run in, or "any"."""
+    allowed: Annotated[list[Slug], Field(min_length=1, max_length=64)] | Literal["any"] = "any"
+    """The regions the workload may run in (at least one), or "any"."""
     data_residency: Slug | None = None
     """A geography the data must stay in (e.g. "europe"), if any."""
 
-    @model_validator(mode="after")
-    def _allowed_not_empty(self) -> Self:
-        if self.allowed != "any" and not self.allowed:
-            raise ValueError('allowed: list at least one region, or say "any"')
-        return self
-
 
 class Scaling(HintBase):
-    """Whether the workload is stateless and the range it can scale in (instances, and cores for Harvest)."""
+    """Whether the workload is stateless and the range it can scale in (instances, and cores for Harvest);
+    min_instances must not exceed max_instances, nor min_cores max_cores."""
 
     kind: Literal["scaling"] = "scaling"
     stateless: bool
     """True if any instance can be replaced by a fresh one without losing state."""
-    min_instances: Annotated[int, Field(ge=0, le=100_000)] = 1
+    min_instances: Annotated[int, Field(ge=0, le=100_000), WHOLE_NUMBER] = 1
     """The fewest instances the workload runs with."""
-    max_instances: Annotated[int, Field(ge=1, le=100_000)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=100_000), WHOLE_NUMBER] = 1
     """The most instances the workload can use."""
-    min_cores: Annotated[int, Field(ge=1, le=1024)] | None = None
+    min_cores: Annotated[int, Field(ge=1, le=1024), WHOLE_NUMBER] | None = None
     """Harvest VMs: the fewest cores an instance runs with."""
-    max_cores: Annotated[int, Field(ge=1, le=1024)] | None = None
+    max_cores: Annotated[int, Field(ge=1, le=1024), WHOLE_NUMBER] | None = None
     """Harvest VMs: the most cores an instance can use."""
 
     @model_validator(mode="after")

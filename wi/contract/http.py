@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import MessageId, Reason, Slug, Timestamp
+from .deployments import MAX_INSTANCES
 from .notices import Notice, NoticeState, ResponseAction
 from .queries import HintsView
 
@@ -42,13 +43,25 @@ class ResponseRequest(_Body):
     """An idempotency key; one is made if absent."""
 
 
+class ScaleRequest(_Body):
+    """How many instances a deployment runs from now on."""
+
+    instances: Annotated[int, Field(ge=0, le=MAX_INSTANCES)]
+    """The instances wanted: more are placed, the newest go."""
+    request_id: MessageId | None = None
+    """An idempotency key; one is made if absent."""
+
+
 class ResponseAccepted(_Body):
-    """A response accepted onto the bus, and the state it moves the notice to."""
+    """A response the registry took, and the state it moved the notice to."""
 
     response_id: str
     """The response's id."""
     state: NoticeState
-    """The notice's state once the registry applies the response."""
+    """The notice's state after the response (before it, if ``judged`` is false)."""
+    judged: bool = True
+    """False if the registry had not judged the response within a few seconds (or it was sent before,
+    with this id): it is on the bus and will be judged; read the notice to see how."""
 
 
 class NoticeDelivery(_Body):

@@ -8,7 +8,18 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from ._base import ContractModel, Family, MessageId, Reason, Slug, TenantMessage, Timestamp, new_message_id
+from ._base import (
+    WHOLE_NUMBER,
+    ContractModel,
+    Family,
+    MessageId,
+    Reason,
+    Slug,
+    TenantMessage,
+    Timestamp,
+    new_message_id,
+)
+from .deployments import MAX_INSTANCES
 from .hints import Hint
 
 ONE_DAY_S = 24 * 3600
@@ -115,7 +126,7 @@ class Maintenance(NoticeBase):
     """reboot, redeploy, live_migration or freeze."""
     not_before: Timestamp
     """Maintenance starts no earlier than this, unless the workload acks first."""
-    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S)]
+    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S), WHOLE_NUMBER]
     """How long the instance is expected to be affected, in seconds."""
     deferrable_until: Timestamp | None = None
     """The latest time the workload may defer the maintenance to; none if it cannot be deferred."""
@@ -149,13 +160,13 @@ class PowerEvent(NoticeBase):
     """The power domain (e.g. a row or rack) affected."""
     type: PowerEventType
     """power_cap, thermal or power_emergency."""
-    cap_watts: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    cap_watts: Annotated[int, Field(ge=1, le=10_000_000), WHOLE_NUMBER] | None = None
     """The power cap applied to the workload's servers, in watts."""
-    gpu_frequency_mhz: Annotated[int, Field(ge=100, le=5_000)] | None = None
+    gpu_frequency_mhz: Annotated[int, Field(ge=100, le=5_000), WHOLE_NUMBER] | None = None
     """The GPU frequency the workload's GPUs are capped at, in MHz."""
     starts_at: Timestamp
     """When the limit takes effect."""
-    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S)] | None = None
+    expected_duration_s: Annotated[int, Field(ge=0, le=ONE_DAY_S), WHOLE_NUMBER] | None = None
     """How long the event is expected to last, in seconds; none if unknown."""
     expected_slowdown_pct: Annotated[float, Field(ge=0, le=100)] = 0
     """The expected slowdown of the workload, in percent."""
@@ -177,7 +188,7 @@ class Resize(NoticeBase):
     kind: Literal["resize"] = "resize"
     instance: Slug
     """The instance resized."""
-    cores: Annotated[int, Field(ge=1, le=1024)]
+    cores: Annotated[int, Field(ge=1, le=1024), WHOLE_NUMBER]
     """The new number of cores."""
     memory_gb: Annotated[float, Field(gt=0, le=24_576)]
     """The new memory, in GB."""
@@ -225,11 +236,11 @@ class CostOffer(NoticeBase):
 class EndpointConfig(ContractModel):
     """How an LLM endpoint is deployed."""
 
-    replicas: Annotated[int, Field(ge=0, le=10_000)]
+    replicas: Annotated[int, Field(ge=0, le=10_000), WHOLE_NUMBER]
     """How many model replicas serve the endpoint."""
-    tensor_parallel: Annotated[int, Field(ge=1, le=64)]
+    tensor_parallel: Annotated[int, Field(ge=1, le=64), WHOLE_NUMBER]
     """GPUs per replica (tensor parallelism degree)."""
-    gpu_frequency_mhz: Annotated[int, Field(ge=100, le=5_000)]
+    gpu_frequency_mhz: Annotated[int, Field(ge=100, le=5_000), WHOLE_NUMBER]
     """The GPU frequency, in MHz."""
 
 
@@ -266,6 +277,15 @@ class Pool(StrEnum):
     OVERSUBSCRIBED = "oversubscribed"
 
 
+class InstancePlacement(ContractModel):
+    """Where one instance of a placed deployment runs."""
+
+    region: Slug
+    """The region it runs in."""
+    pool: Pool
+    """The kind of capacity it runs on."""
+
+
 class Placement(NoticeBase):
     """The outcome of a deployment request: placed, deferred to a start time, or rejected."""
 
@@ -275,9 +295,16 @@ class Placement(NoticeBase):
     outcome: Literal["placed", "deferred", "rejected"]
     """placed, deferred or rejected."""
     region: Slug | None = None
-    """Where it was placed (or will start)."""
+    """Where it was placed (or will start); when its instances span several regions, the first
+    instance's (see instances)."""
     pool: Pool | None = None
-    """The kind of capacity it runs on."""
+    """The kind of capacity it runs on; when its instances span several pools, the first instance's (see
+    instances)."""
+    instances: Annotated[list[InstancePlacement], Field(max_length=MAX_INSTANCES)] = Field(
+        default_factory=list
+    )
+    """Where each instance runs, in instance order: the n-th entry is instance <deployment>-<n> (n from
+    0). Given with a placed outcome only; empty from a platform that predates it."""
     price_per_hour: Annotated[float, Field(ge=0, le=100_000)] | None = None
     """The price per instance-hour."""
     start_at: Timestamp | None = None
@@ -291,6 +318,8 @@ class Placement(NoticeBase):
             raise ValueError("region: a placed outcome names its region and pool")
         if self.outcome == "deferred" and self.start_at is None:
             raise ValueError("start_at: a deferred outcome names its start time")
+        if self.instances and self.outcome != "placed":
+            raise ValueError("instances: only a placed outcome says where its instances run")
         return self
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ._base import ContractModel, Slug
+from ._base import WHOLE_NUMBER, ContractModel, Slug
 from .hints import Hint
 
 MAX_SEQ = 2**63 - 1
@@ -16,7 +16,7 @@ class HintsQuery(ContractModel):
     """Asks the registry for a workload's effective hints."""
 
     kind: Literal["hints_query"] = "hints_query"
-    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] | None = None
+    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ), WHOLE_NUMBER] | None = None
     """Wait (up to a few seconds) until the registry has applied the hints stream up to this sequence,
     e.g. the one a publish returned, so the answer includes that hint."""
 

@@ -5,6 +5,9 @@ Tables live with their rooms (``wi.registry.tables``, ``wi.auth.tables``); ``mig
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,11 +15,21 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["MIGRATIONS", "as_utc", "create_db_engine", "insert_once", "migrate"]
+__all__ = ["MIGRATIONS", "as_utc", "create_db_engine", "migrate", "writing"]
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def writing(engine: Engine) -> AbstractContextManager[object]:
+    """Held around a transaction that writes. On SQLite, threads of this process take turns at a lock of
+    their own: SQLite has one writer, and a writer that finds it busy sleeps in steps up to 100 ms, while
+    a lock hands over at once. PostgreSQL locks rows, so nothing is held there."""
+    lock = _WRITERS.get(engine)
+    return nullcontext() if lock is None else lock
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -35,6 +48,7 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        _WRITERS[engine] = threading.Lock()
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -51,16 +65,3 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def insert_once(engine: Engine, row: SQLModel, key: object) -> bool:
-    """Inserts ``row`` unless a row with primary key ``key`` exists; returns whether it inserted.
-
-    A concurrent insert of the same key fails on the primary key, and the caller's retry then sees it.
-    """
-    with Session(engine) as session:
-        if session.get(type(row), key) is not None:
-            return False
-        session.add(row)
-        session.commit()
-        return True

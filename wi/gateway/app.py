@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from nats.js.api import StreamInfo
 from opentelemetry import propagate, trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,15 +19,19 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.exc import OperationalError
 
 from wi import __version__
+from wi.auth.status import DEGRADED, AuthStatus
 from wi.auth.store import TokenStore
-from wi.bus import ALL_STREAMS, Bus
-from wi.registry import RegistryStore
+from wi.bus import ALL_STREAMS, Bus, LoopHealth, LoopState
+from wi.registry import Progress, RegistryStore
 
 from . import problems
 from .limits import BodyLimit
+from .openapi import with_body_schemas
 from .routes import platform_router, tenant_router
+from .verdicts import VerdictWatch
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LONG_POLL_MAX_S = 30.0
@@ -49,17 +55,59 @@ class Metrics:
         self.stream_messages = Gauge(
             "wi_stream_messages", "Messages held by each JetStream stream", ["stream"], registry=self.registry
         )
+        self.unavailable = Counter(
+            "wi_http_unavailable",
+            "Requests answered 503 because a dependency did not answer",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.loop_up = Gauge(
+            "wi_loop_up",
+            "1 while a consumer or watcher loop runs, 0 while it restarts",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.loop_restarts = Gauge(
+            "wi_loop_restarts",
+            "How often a consumer or watcher loop was restarted",
+            ["loop"],
+            registry=self.registry,
+        )
+
+    def observe_loops(self, loops: Iterable[LoopHealth]) -> None:
+        """Copies the supervised loops' health into the gauges (at each scrape)."""
+        for health in loops:
+            self.loop_up.labels(health.name).set(1 if health.state is LoopState.RUNNING else 0)
+            self.loop_restarts.labels(health.name).set(health.restarts)
+
+
+def _no_loops() -> list[LoopHealth]:
+    return []
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, whose OpenAPI document also describes the bodies the routes read themselves."""
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the request bodies' schemas from the contract (made once)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = with_body_schemas(super().openapi())
+        return self.openapi_schema
 
 
 def create_app(
     bus: Bus,
     store: RegistryStore,
     tokens: TokenStore,
+    auth: AuthStatus,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     long_poll_max_s: float = DEFAULT_LONG_POLL_MAX_S,
+    loops: Callable[[], Iterable[LoopHealth]] = _no_loops,
+    progress: Progress | None = None,
 ) -> FastAPI:
-    """The FastAPI application that ``wi up`` serves."""
-    app = FastAPI(
+    """The FastAPI application that ``wi up`` serves; ``loops`` reports the platform's consumer loops,
+    ``progress`` (the registry's, when it runs in this process) answers read-your-writes reads soonest."""
+    app = GatewayApp(
         title="Workload Intelligence gateway",
         version=__version__,
         description="Hints in, notices out, over HTTP. Tenant routes take a tenant token; platform routes a "
@@ -71,8 +119,20 @@ def create_app(
     app.state.tokens = tokens
     app.state.stopping = asyncio.Event()
     app.state.long_poll_max_s = long_poll_max_s
+    app.state.progress = progress or Progress(store)
+    app.state.verdicts = VerdictWatch(bus)
     metrics = Metrics()
     problems.install(app)
+
+    @app.exception_handler(problems.Unavailable)
+    async def _unavailable(_: Request, exc: problems.Unavailable) -> JSONResponse:
+        metrics.unavailable.labels(exc.dependency).inc()
+        return problems.problem_response(problems.unavailable(exc))
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return await _unavailable(request, problems.Unavailable("database", type(exc.orig).__name__))
+
     app.include_router(tenant_router)
     app.include_router(platform_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -92,20 +152,49 @@ def create_app(
         metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
         return response
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process serves requests."""
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={503: {"description": "the NATS connection is closed for good"}},
+    )
+    async def healthz() -> JSONResponse:
+        """Liveness: the process serves requests and its NATS connection is open or reconnecting (a closed one
+        never comes back: restart the process)."""
+        if bus.nc.is_closed and not app.state.stopping.is_set():
+            return JSONResponse({"status": "nats connection closed"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "NATS or the database is down"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={
+            503: {
+                "description": "NATS, a stream, the database, a consumer loop or NATS authorization is down"
+            }
+        },
+    )
     async def readyz() -> JSONResponse:
-        """Readiness: NATS and the database are reachable."""
+        """Readiness: NATS, each stream, the database and every consumer loop are up, and NATS clients
+        are authorized.
+
+        ``auth`` may be ``degraded: <why>``: ready, with a gap in what WI enforces on NATS.
+        """
         checks = {"nats": "ok" if bus.nc.is_connected else "disconnected", "database": "ok"}
         try:
             await asyncio.to_thread(store.ping)
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        ready = all(value == "ok" for value in checks.values())
+        for spec in ALL_STREAMS:
+            info = await _stream_info(bus, spec.name)
+            checks[f"stream {spec.name}"] = "ok" if isinstance(info, StreamInfo) else info
+        for health in loops():
+            checks[f"loop {health.name}"] = (
+                "ok"
+                if health.state is LoopState.RUNNING
+                else f"{health.state} after {health.restarts} restart(s): {health.last_error}"
+            )
+        checks["auth"] = auth.check()
+        ready = all(value == "ok" or value.startswith(DEGRADED) for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
@@ -119,11 +208,23 @@ def create_app(
     async def metrics_endpoint() -> Response:
         """Prometheus text format: HTTP requests and latency, messages per stream."""
         for spec in ALL_STREAMS:
-            try:
-                info = await bus.js.stream_info(spec.name)
-            except Exception:
-                continue
-            metrics.stream_messages.labels(spec.name).set(info.state.messages)
+            info = await _stream_info(bus, spec.name)
+            if isinstance(info, StreamInfo):
+                metrics.stream_messages.labels(spec.name).set(info.state.messages)
+        metrics.observe_loops(loops())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+STREAM_CHECK_S = 2.0
+
+
+async def _stream_info(bus: Bus, name: str) -> StreamInfo | str:
+    """The stream's info if it answers (has a leader, on a cluster) within STREAM_CHECK_S, else why not."""
+    if not bus.nc.is_connected:
+        return "unknown: NATS disconnected"
+    try:
+        return await asyncio.wait_for(bus.js.stream_info(name), STREAM_CHECK_S)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__} {exc}".strip()[:300]

@@ -4,17 +4,24 @@ platform writes events and notices and reads any tenant's hints."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import nats.errors
+import pydantic_core
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter, ValidationError
 
 from wi.bus import Bus
 from wi.contract import (
+    MESSAGE_ID_PATTERN,
+    SLUG_PATTERN,
     ClearHint,
+    DeploymentEnd,
+    DeploymentRequest,
+    DeploymentScale,
     Family,
     HintKind,
     HintsView,
@@ -23,6 +30,7 @@ from wi.contract import (
     Problem,
     ResponseBase,
     parse_message,
+    problems_from,
     utc_now,
 )
 from wi.contract.http import (
@@ -32,27 +40,26 @@ from wi.contract.http import (
     NoticePage,
     ResponseAccepted,
     ResponseRequest,
+    ScaleRequest,
     TenantHints,
 )
 from wi.registry import (
-    HINTS_CONSUMER,
     READ_YOUR_WRITES_WAIT_S,
+    Progress,
     RegistryStore,
-    ResponseRefused,
     StoredNotice,
-    caught_up,
     hints_view,
-    respond,
 )
 
 from .auth import PlatformCaller, TenantCaller
-from .problems import ApiProblem, error_responses, invalid
+from .openapi import DEPLOYMENT, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
+from .problems import ApiProblem, Unavailable, error_responses, invalid
+from .verdicts import VerdictWatch, until
 
-Workload = Annotated[
-    str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", max_length=63, description="The workload.")
-]
-NOTICE_POLL_S = 0.2
+Workload = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63, description="The workload.")]
 SSE_KEEPALIVE_S = 15.0
+RESPONSE_JUDGED_WAIT_S = 5.0
+"""How long a posted response waits for the registry's verdict before it is answered unjudged."""
 
 tenant_router = APIRouter(prefix="/v1/workloads/{workload}", tags=["workloads"])
 platform_router = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -63,60 +70,94 @@ def _bus(request: Request) -> Bus:
     return bus
 
 
+def _verdicts(request: Request) -> VerdictWatch:
+    watch: VerdictWatch = request.app.state.verdicts
+    return watch
+
+
 def _store(request: Request) -> RegistryStore:
     store: RegistryStore = request.app.state.store
     return store
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError as exc:
-        raise ApiProblem(
-            422, "Invalid input", "the body is not JSON", [Problem("$", "json_invalid", str(exc))]
-        ) from None
+JSON_MEDIA_TYPE = "application/json"
+PUBLISH_TIMEOUT_S = 5.0
+"""How long a request waits for JetStream to store what it publishes before answering 503."""
 
 
-def _as_tenant(item: Any, tenant: str, workload: str, path: str) -> dict[str, Any]:
-    """A tenant's message body with the tenant from the token and the workload from the path."""
-    if not isinstance(item, dict):
+async def _body(request: Request) -> bytes:
+    """The request body, once its content type says JSON (415 otherwise)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
         raise ApiProblem(
-            422,
-            "Invalid input",
-            "a message is a JSON object",
-            [Problem(path or "$", "object_type", "expected an object")],
+            415,
+            "Unsupported media type",
+            f"send the body as {JSON_MEDIA_TYPE}, not {media_type or 'no content type'}",
+            [Problem("header:content-type", "media_type", f"must be {JSON_MEDIA_TYPE}")],
         )
+    return await request.body()
+
+
+def _parse(family: Family, body: bytes) -> Message:
+    """A message of the family from JSON, with every broken rule in one 400 or 422."""
+    try:
+        return parse_message(family, body, received_at=utc_now())
+    except InvalidMessage as exc:
+        raise invalid(exc.problems) from None
+
+
+T = TypeVar("T")
+_ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+_RESPONSE_REQUEST: TypeAdapter[ResponseRequest] = TypeAdapter(ResponseRequest)
+
+
+def _validated(adapter: TypeAdapter[T], body: bytes) -> T:
+    """Untrusted JSON through pydantic's depth-limited parser, strictly typed; 400 or 422 naming each rule."""
+    try:
+        return adapter.validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise invalid(problems_from(exc)) from None
+
+
+def _as_tenant(item: Any, tenant: str, workload: str) -> bytes:
+    """A tenant's message as JSON, with the tenant from the token and the workload from the path."""
+    if not isinstance(item, dict):
+        raise invalid([Problem("$", "object_type", "a message is a JSON object")])
     if item.get("tenant", tenant) != tenant:
         raise ApiProblem(
             403,
             "Forbidden",
             "the tenant comes from your token",
-            [Problem(f"{path}tenant", "other_tenant", f"you may write only tenant {tenant}")],
+            [Problem("tenant", "other_tenant", f"you may write only tenant {tenant}")],
         )
     if item.get("workload", workload) != workload:
-        raise ApiProblem(
-            422,
-            "Invalid input",
-            "the workload comes from the path",
-            [Problem(f"{path}workload", "path_mismatch", f"must be {workload} or absent")],
-        )
-    return {**item, "tenant": tenant, "workload": workload}
+        raise invalid([Problem("workload", "path_mismatch", f"must be {workload} or absent")])
+    return pydantic_core.to_json({**item, "tenant": tenant, "workload": workload})
+
+
+def _under(path: str, problem: Problem) -> Problem:
+    """A problem of one item of a batch, its field prefixed by the item's path (e.g. ``hints[2]``)."""
+    field = path if problem.field == "$" else f"{path}.{problem.field}"
+    return Problem(field, problem.rule, problem.message)
 
 
 async def _publish(bus: Bus, messages: list[Message], source: str) -> Accepted:
+    """Publishes in order and waits until JetStream stored each; 503 when NATS cannot store them now."""
+    if not bus.nc.is_connected:
+        raise Unavailable("nats", "the gateway is not connected to NATS")
     seq = 0
-    for message in messages:
-        seq = (await bus.publish(message, source=source)).seq
+    try:
+        for message in messages:
+            seq = (await bus.publish(message, source=source, timeout_s=PUBLISH_TIMEOUT_S)).seq
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise Unavailable("nats", f"JetStream did not store the message ({type(exc).__name__})") from exc
     return Accepted(ids=[m.message_id for m in messages], seq=seq)
 
 
 def _source(tenant: str) -> str:
     return f"/gateway/tenants/{tenant}"
-
-
-ANY_OBJECT = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-}
 
 
 @tenant_router.post(
@@ -128,28 +169,29 @@ ANY_OBJECT = {
         'One hint, or `{"hints": [...]}` with up to 100. Each is a v1 hint (schemas/v1/hint/) without '
         "tenant and workload, which come from the token and the path."
     ),
-    openapi_extra=ANY_OBJECT,
-    responses=error_responses(401, 403, 413, 422),
+    openapi_extra=request_body(SET_HINTS),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def set_hints(workload: Workload, caller: TenantCaller, request: Request) -> Accepted:
     assert caller.tenant is not None
-    body = await _json_body(request)
+    body = _validated(_ANY_JSON, await _body(request))
     batch = isinstance(body, dict) and set(body) == {"hints"}
     items = body["hints"] if batch else [body]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_HINTS_PER_REQUEST:
-        raise ApiProblem(
-            422,
-            "Invalid input",
-            "hints is a list of 1 to 100 hints",
-            [Problem("hints", "length", f"give 1 to {MAX_HINTS_PER_REQUEST} hints")],
-        )
+        raise invalid([Problem("hints", "length", f"give 1 to {MAX_HINTS_PER_REQUEST} hints")])
     hints: list[Message] = []
+    problems: list[Problem] = []
     for index, item in enumerate(items):
-        prefix = f"hints[{index}]." if batch else ""
         try:
-            hints.append(parse_message(Family.HINT, _as_tenant(item, caller.tenant, workload, prefix)))
-        except InvalidMessage as exc:
-            raise invalid(exc, prefix) from None
+            hints.append(_parse(Family.HINT, _as_tenant(item, caller.tenant, workload)))
+        except ApiProblem as exc:
+            if batch:
+                exc.errors = [_under(f"hints[{index}]", p) for p in exc.errors]
+            if exc.status != 422:
+                raise
+            problems += exc.errors
+    if problems:
+        raise invalid(problems)
     return await _publish(_bus(request), hints, _source(caller.tenant))
 
 
@@ -157,7 +199,7 @@ async def set_hints(workload: Workload, caller: TenantCaller, request: Request) 
     "/hints",
     response_model=HintsView,
     summary="Read effective hints",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def get_hints(
     workload: Workload,
@@ -168,9 +210,8 @@ async def get_hints(
     ] = None,
 ) -> HintsView:
     assert caller.tenant is not None
-    complete = after_seq is None or await caught_up(
-        _bus(request), HINTS_CONSUMER, after_seq, READ_YOUR_WRITES_WAIT_S
-    )
+    progress: Progress = request.app.state.progress
+    complete = after_seq is None or await progress.reached(Family.HINT, after_seq, READ_YOUR_WRITES_WAIT_S)
     effective = await asyncio.to_thread(_store(request).effective, caller.tenant, workload, utc_now())
     return hints_view(effective, complete)
 
@@ -180,14 +221,14 @@ async def get_hints(
     status_code=202,
     response_model=Accepted,
     summary="Clear a hint",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def clear_hint(
     workload: Workload,
     kind: HintKind,
     caller: TenantCaller,
     request: Request,
-    instance: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", max_length=63)] = None,
+    instance: Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=63)] = None,
 ) -> Accepted:
     assert caller.tenant is not None
     clear = ClearHint(tenant=caller.tenant, workload=workload, hint_kind=kind, instance=instance)
@@ -200,17 +241,70 @@ async def clear_hint(
     response_model=Accepted,
     summary="Request a deployment",
     description="A v1 deployment_request (schemas/v1/deployment/) without tenant and workload.",
-    openapi_extra=ANY_OBJECT,
-    responses=error_responses(401, 403, 413, 422),
+    openapi_extra=request_body(DEPLOYMENT),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def deploy(workload: Workload, caller: TenantCaller, request: Request) -> Accepted:
     assert caller.tenant is not None
-    body = _as_tenant(await _json_body(request), caller.tenant, workload, "")
-    body.setdefault("kind", "deployment_request")
-    try:
-        message = parse_message(Family.DEPLOYMENT, body)
-    except InvalidMessage as exc:
-        raise invalid(exc) from None
+    body = _validated(_ANY_JSON, await _body(request))
+    if isinstance(body, dict):
+        body.setdefault("kind", "deployment_request")
+    message = _parse(Family.DEPLOYMENT, _as_tenant(body, caller.tenant, workload))
+    if not isinstance(message, DeploymentRequest):
+        raise invalid([Problem("kind", "literal_error", "this route takes a deployment_request")])
+    return await _publish(_bus(request), [message], _source(caller.tenant))
+
+
+DeploymentName = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63, description="The deployment.")]
+_SCALE_REQUEST: TypeAdapter[ScaleRequest] = TypeAdapter(ScaleRequest)
+
+
+@tenant_router.patch(
+    "/deployments/{deployment}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Scale a deployment",
+    description="More instances are placed (a placement notice says where); the newest go first.",
+    openapi_extra=request_body(SCALE),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def scale(
+    workload: Workload, deployment: DeploymentName, caller: TenantCaller, request: Request
+) -> Accepted:
+    assert caller.tenant is not None
+    wanted = _validated(_SCALE_REQUEST, await _body(request))
+    ids = {} if wanted.request_id is None else {"request_id": wanted.request_id}
+    message = DeploymentScale(
+        tenant=caller.tenant, workload=workload, deployment=deployment, instances=wanted.instances, **ids
+    )
+    return await _publish(_bus(request), [message], _source(caller.tenant))
+
+
+@tenant_router.delete(
+    "/deployments/{deployment}",
+    status_code=202,
+    response_model=Accepted,
+    summary="End a deployment",
+    description="Every instance it runs is released.",
+    responses=error_responses(401, 403, 422, 503),
+)
+async def end_deployment(
+    workload: Workload,
+    deployment: DeploymentName,
+    caller: TenantCaller,
+    request: Request,
+    request_id: Annotated[
+        str | None,
+        Query(
+            pattern=MESSAGE_ID_PATTERN,
+            max_length=128,
+            description="An idempotency key; one is made if absent.",
+        ),
+    ] = None,
+) -> Accepted:
+    assert caller.tenant is not None
+    ids = {} if request_id is None else {"request_id": request_id}
+    message = DeploymentEnd(tenant=caller.tenant, workload=workload, deployment=deployment, **ids)
     return await _publish(_bus(request), [message], _source(caller.tenant))
 
 
@@ -244,7 +338,7 @@ async def _read_notices(
     description="Without `after`: the open notices (pending or deferred). With it: every notice "
     "after that cursor. `wait` holds the request until one arrives (the server may answer earlier, at "
     "the latest after its long-poll limit, 30 s by default).",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def get_notices(
     workload: Workload,
@@ -257,12 +351,14 @@ async def get_notices(
 ) -> NoticePage:
     assert caller.tenant is not None
     stopping: asyncio.Event = request.app.state.stopping
-    deadline = asyncio.get_running_loop().time() + min(wait, request.app.state.long_poll_max_s)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, request.app.state.long_poll_max_s)
     while True:
+        changed = _verdicts(request).change(caller.tenant, workload)
         found, cursor = await _read_notices(request, caller.tenant, workload, after)
-        if found or asyncio.get_running_loop().time() >= deadline or stopping.is_set():
+        if found or loop.time() >= deadline or stopping.is_set():
             break
-        await asyncio.sleep(NOTICE_POLL_S)
+        await until(changed, stopping, deadline - loop.time())
     now = utc_now()
     return NoticePage(notices=[_delivery(n, now) for n in found], next_cursor=cursor)
 
@@ -289,20 +385,18 @@ async def stream_notices(
 
     async def events() -> AsyncIterator[str]:
         position = cursor
-        quiet_since = asyncio.get_running_loop().time()
         yield ": connected\n\n"
         while not stopping.is_set() and not await request.is_disconnected():
+            changed = _verdicts(request).change(tenant, workload)
             found, position = await _read_notices(request, tenant, workload, position)
             now = utc_now()
             for stored in found:
                 data = _delivery(stored, now).model_dump_json()
                 yield f"id: {stored.stream_seq}\nevent: notice\ndata: {data}\n\n"
-            if found:
-                quiet_since = asyncio.get_running_loop().time()
-            elif asyncio.get_running_loop().time() - quiet_since > SSE_KEEPALIVE_S:
-                yield ": keep-alive\n\n"
-                quiet_since = asyncio.get_running_loop().time()
-            await asyncio.sleep(NOTICE_POLL_S)
+            if not found:
+                await until(changed, stopping, SSE_KEEPALIVE_S)
+                if not changed.is_set():
+                    yield ": keep-alive\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -315,16 +409,17 @@ _REFUSAL_STATUS = {"late": 409, "conflict": 409}
     status_code=202,
     response_model=ResponseAccepted,
     summary="Respond to a notice",
-    responses=error_responses(401, 403, 404, 409, 413, 422),
+    openapi_extra=request_body(RESPONSE),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def respond_to_notice(
     workload: Workload,
     notice_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", max_length=128)],
-    answer: ResponseRequest,
     caller: TenantCaller,
     request: Request,
 ) -> ResponseAccepted:
     assert caller.tenant is not None
+    answer = _validated(_RESPONSE_REQUEST, await _body(request))
     found = await asyncio.to_thread(_store(request).notice, notice_id)
     if found is None:
         raise ApiProblem(
@@ -348,31 +443,28 @@ async def respond_to_notice(
         "notice_id": notice_id,
         **answer.model_dump(exclude={"action"}, exclude_none=True),
     }
-    try:
-        response = parse_message(Family.RESPONSE, body)
-    except InvalidMessage as exc:
-        raise invalid(exc) from None
+    response = _parse(Family.RESPONSE, pydantic_core.to_json(body))
     assert isinstance(response, ResponseBase)
-    try:
-        new_status = respond(notice, status, response, utc_now())
-    except ResponseRefused as exc:
-        code = _REFUSAL_STATUS.get(exc.rule, 422)
+    with _verdicts(request).verdict_on(caller.tenant, response.response_id) as verdict:
+        await _publish(_bus(request), [response], _source(caller.tenant))
+        try:  # the registry alone judges: its verdict is the answer
+            judged = await asyncio.wait_for(asyncio.shield(verdict), RESPONSE_JUDGED_WAIT_S)
+        except TimeoutError:
+            return ResponseAccepted(response_id=response.response_id, state=status.state, judged=False)
+    if judged.refused is not None:
+        code = _REFUSAL_STATUS.get(judged.refused, 422)
         raise ApiProblem(
             code,
             "Conflict" if code == 409 else "Invalid input",
-            str(exc),
-            [Problem("action", exc.rule, str(exc).split(": ", 1)[-1])],
-        ) from None
-    await _bus(request).publish(response, source=_source(caller.tenant))
-    return ResponseAccepted(response_id=response.message_id, state=new_status.state)
+            judged.reason or judged.refused,
+            [Problem("action", judged.refused, (judged.reason or "").split(": ", 1)[-1] or judged.refused)],
+        )
+    assert judged.state is not None
+    return ResponseAccepted(response_id=response.response_id, state=judged.state)
 
 
 async def _publish_platform(request: Request, family: Family) -> Accepted:
-    body = await _json_body(request)
-    try:
-        message = parse_message(family, body if isinstance(body, dict) else {"kind": None})
-    except InvalidMessage as exc:
-        raise invalid(exc) from None
+    message = _parse(family, await _body(request))
     return await _publish(_bus(request), [message], "/gateway/platform")
 
 
@@ -382,8 +474,8 @@ async def _publish_platform(request: Request, family: Family) -> Accepted:
     response_model=Accepted,
     summary="Publish a platform event",
     description="A v1 platform event (schemas/v1/event/).",
-    openapi_extra=ANY_OBJECT,
-    responses=error_responses(401, 403, 413, 422),
+    openapi_extra=request_body(PLATFORM_EVENT),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def publish_event(caller: PlatformCaller, request: Request) -> Accepted:
     return await _publish_platform(request, Family.EVENT)
@@ -395,8 +487,8 @@ async def publish_event(caller: PlatformCaller, request: Request) -> Accepted:
     response_model=Accepted,
     summary="Send a notice",
     description="A v1 notice (schemas/v1/notice/) to a tenant's workload.",
-    openapi_extra=ANY_OBJECT,
-    responses=error_responses(401, 403, 413, 422),
+    openapi_extra=request_body(NOTICE),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def send_notice(caller: PlatformCaller, request: Request) -> Accepted:
     return await _publish_platform(request, Family.NOTICE)
@@ -406,12 +498,12 @@ async def send_notice(caller: PlatformCaller, request: Request) -> Accepted:
     "/hints",
     response_model=TenantHints,
     summary="Read a tenant's effective hints",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def tenant_hints(
     caller: PlatformCaller,
     request: Request,
-    tenant: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", max_length=63)],
+    tenant: Annotated[str, Query(pattern=SLUG_PATTERN, max_length=63)],
     kind: HintKind | None = None,
 ) -> TenantHints:
     views = await asyncio.to_thread(_store(request).effective_for_tenant, tenant, kind, utc_now())

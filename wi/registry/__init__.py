@@ -14,21 +14,22 @@ from .semantics import (
     respond,
     supersedes,
 )
-from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Registry, caught_up, hints_view
-from .store import RegistryStore, StoredNotice, UnknownNotice
+from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Progress, Registry, hints_view
+from .store import Judgement, RegistryStore, StoredNotice, UnknownNotice
 
 __all__ = [
     "HINTS_CONSUMER",
     "READ_YOUR_WRITES_WAIT_S",
     "EffectiveHints",
+    "Judgement",
     "NoticeState",
     "NoticeStatus",
+    "Progress",
     "Registry",
     "RegistryStore",
     "ResponseRefused",
     "StoredNotice",
     "UnknownNotice",
-    "caught_up",
     "effective_hints",
     "hints_view",
     "respond",

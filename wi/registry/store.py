@@ -5,26 +5,31 @@ Synchronous (SQLAlchemy); the async shell calls it in a worker thread.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, func, insert, text, tuple_
 from sqlmodel import Session, col, select
 
-from wi.contract import ClearHint, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
-from wi.database import as_utc, create_db_engine, insert_once, migrate
+from wi.bus.subjects import STREAMS
+from wi.contract import ClearHint, Family, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
+from wi.database import as_utc, create_db_engine, migrate, writing
 
 from .semantics import (
     OPEN,
     EffectiveHints,
     NoticeStatus,
+    ResponseRefused,
     effective_hints,
     respond,
     scope_of,
     supersedes,
 )
-from .tables import CurrentHint, HintRecord, NoticeRecord, ResponseRecord
+from .tables import CurrentHint, HintRecord, NoticeRecord, ResponseRecord, Watermark
 
 _hint_adapter: TypeAdapter[HintBase] = TypeAdapter(Hint)
 _notice_adapter: TypeAdapter[NoticeBase] = TypeAdapter(Notice)
@@ -37,6 +42,18 @@ class StoredNotice:
     notice: NoticeBase
     status: NoticeStatus
     stream_seq: int
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What became of a response: the notice's status after it, or why it was refused."""
+
+    status: NoticeStatus | None
+    """The notice's status after the response (as it was, if refused); none for an unknown notice."""
+    refused: ResponseRefused | UnknownNotice | None = None
+    notice_kind: str | None = None
+    cursor: int | None = None
+    """The notice's position in the notices stream."""
 
 
 class UnknownNotice(LookupError):
@@ -67,64 +84,72 @@ class RegistryStore:
 
     # Hints
 
-    def apply_hint(self, hint: HintBase, stream_seq: int) -> bool:
-        """Records a hint (or clear) and makes it current if it is the latest; False if already applied."""
-        scope = scope_of(hint)
-        kind = hint.subject_kind
-        body = hint.model_dump_json()
-        with Session(self.engine) as session:
-            if session.get(HintRecord, (hint.tenant, hint.hint_id)) is not None:
-                return False
-            session.add(
-                HintRecord(
-                    tenant=hint.tenant,
-                    hint_id=hint.hint_id,
-                    workload=hint.workload,
-                    scope=scope,
-                    kind=kind,
-                    is_clear=isinstance(hint, ClearHint),
-                    issued_at=hint.issued_at,
-                    expires_at=hint.expires_at,
-                    stream_seq=stream_seq,
-                    body=body,
+    def apply_hints(self, hints: Sequence[tuple[HintBase, int]], through: int | None = None) -> list[bool]:
+        """Records hints (and clears), each with its stream sequence, in one transaction; each becomes
+        current if it is the latest of its kind and scope. False for a hint applied before.
+
+        ``through`` moves the hints watermark there in the same transaction.
+        """
+        with writing(self.engine), Session(self.engine) as session:
+            ids = {(hint.tenant, hint.hint_id) for hint, _ in hints}
+            known = (
+                set(
+                    session.exec(
+                        select(HintRecord.tenant, HintRecord.hint_id).where(
+                            tuple_(col(HintRecord.tenant), col(HintRecord.hint_id)).in_(ids)
+                        )
+                    ).all()
                 )
+                if ids
+                else set()
             )
-            current = session.exec(
-                select(CurrentHint)
-                .where(
-                    CurrentHint.tenant == hint.tenant,
-                    CurrentHint.workload == hint.workload,
-                    CurrentHint.scope == scope,
-                    CurrentHint.kind == kind,
-                )
-                .with_for_update()
-            ).first()
-            if current is None:
-                current = CurrentHint(
-                    tenant=hint.tenant,
-                    workload=hint.workload,
-                    scope=scope,
-                    kind=kind,
-                    hint_id="",
-                    is_clear=False,
-                    issued_at=hint.issued_at,
-                    stream_seq=-1,
-                    body="",
-                )
-            elif not supersedes(
-                (hint.issued_at, stream_seq), (as_utc(current.issued_at), current.stream_seq)
-            ):
-                session.commit()
-                return True
-            current.hint_id = hint.hint_id
-            current.is_clear = isinstance(hint, ClearHint)
-            current.issued_at = hint.issued_at
-            current.expires_at = hint.expires_at
-            current.stream_seq = stream_seq
-            current.body = body
-            session.add(current)
+            keys = {(h.tenant, h.workload, scope_of(h), h.subject_kind) for h, _ in hints}
+            current = (
+                {
+                    (row.tenant, row.workload, row.scope, row.kind): row
+                    for row in session.exec(
+                        select(CurrentHint)
+                        .where(
+                            tuple_(
+                                col(CurrentHint.tenant),
+                                col(CurrentHint.workload),
+                                col(CurrentHint.scope),
+                                col(CurrentHint.kind),
+                            ).in_(keys)
+                        )
+                        .with_for_update()
+                    ).all()
+                }
+                if keys
+                else {}
+            )
+            applied = []
+            for hint, stream_seq in hints:
+                if (hint.tenant, hint.hint_id) in known:
+                    applied.append(False)
+                    continue
+                known.add((hint.tenant, hint.hint_id))
+                applied.append(True)
+                body = hint.model_dump_json()
+                key = (hint.tenant, hint.workload, scope_of(hint), hint.subject_kind)
+                session.add(HintRecord(**_hint_columns(hint, stream_seq, body), hint_id=hint.hint_id))
+                row = current.get(key)
+                if row is not None and not supersedes(
+                    (hint.issued_at, stream_seq), (as_utc(row.issued_at), row.stream_seq)
+                ):
+                    continue
+                if row is None:
+                    row = current[key] = CurrentHint(
+                        **_hint_columns(hint, stream_seq, body), hint_id=hint.hint_id
+                    )
+                else:
+                    for name, value in _hint_columns(hint, stream_seq, body).items():
+                        setattr(row, name, value)
+                    row.hint_id = hint.hint_id
+                session.add(row)
+            self._advance(session, Family.HINT, through)
             session.commit()
-            return True
+        return applied
 
     def current_hints(self, tenant: str, workload: str) -> list[HintBase]:
         """The latest hint or clear of each kind and scope, expired ones included."""
@@ -139,6 +164,21 @@ class RegistryStore:
     def effective(self, tenant: str, workload: str, now: datetime) -> EffectiveHints:
         """The hints in effect for a workload at ``now``."""
         return effective_hints(tenant, workload, self.current_hints(tenant, workload), now)
+
+    def effective_many(
+        self, workloads: Collection[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], EffectiveHints]:
+        """The hints in effect for each of these (tenant, workload) pairs, in one query."""
+        if not workloads:
+            return {}
+        query = select(CurrentHint.tenant, CurrentHint.workload, CurrentHint.body).where(
+            tuple_(col(CurrentHint.tenant), col(CurrentHint.workload)).in_(workloads)
+        )
+        found: dict[tuple[str, str], list[HintBase]] = {w: [] for w in workloads}
+        with Session(self.engine) as session:
+            for tenant, workload, body in session.exec(query).all():
+                found[(tenant, workload)].append(_hint_adapter.validate_json(body))
+        return {(t, w): effective_hints(t, w, hints, now) for (t, w), hints in found.items()}
 
     def effective_for_tenant(self, tenant: str, kind: str | None, now: datetime) -> list[EffectiveHints]:
         """The hints in effect for each of a tenant's workloads (of one kind, if given)."""
@@ -166,55 +206,150 @@ class RegistryStore:
 
     # Notices and responses
 
-    def apply_notice(self, notice: NoticeBase, stream_seq: int) -> bool:
-        """Records a notice as pending; False if it was recorded already."""
-        row = NoticeRecord(
-            notice_id=notice.notice_id,
-            tenant=notice.tenant,
-            workload=notice.workload,
-            kind=notice.kind,
-            issued_at=notice.issued_at,
-            deadline=notice.deadline,
-            state=NoticeState.PENDING,
-            stream_seq=stream_seq,
-            body=notice.model_dump_json(),
-        )
-        return insert_once(self.engine, row, notice.notice_id)
-
-    def apply_response(self, response: ResponseBase, stream_seq: int, received_at: datetime) -> NoticeStatus:
-        """Applies a response to its notice and returns the new status.
-
-        Raises UnknownNotice if the notice is not known yet, ResponseRefused if the notice cannot take it.
-        A response applied before is not applied again.
-        """
-        with Session(self.engine) as session:
-            record = session.exec(
-                select(NoticeRecord).where(NoticeRecord.notice_id == response.notice_id).with_for_update()
-            ).first()
-            if record is None:
-                raise UnknownNotice(f"notice_id: no notice {response.notice_id} is known")
-            status = _status(record)
-            if session.get(ResponseRecord, (response.tenant, response.response_id)) is not None:
-                return status
-            notice = _notice_adapter.validate_json(record.body)
-            status = respond(notice, status, response, received_at)
-            record.state = status.state
-            record.deferred_until = status.deferred_until
-            session.add(record)
-            session.add(
-                ResponseRecord(
-                    tenant=response.tenant,
-                    response_id=response.response_id,
-                    notice_id=response.notice_id,
-                    workload=response.workload,
-                    kind=response.kind,
-                    received_at=received_at,
-                    stream_seq=stream_seq,
-                    body=response.model_dump_json(),
+    def apply_notices(
+        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None
+    ) -> list[bool]:
+        """Records notices as pending, each with its stream sequence, in one transaction; False for a notice
+        recorded before. ``through`` moves the notices watermark there in the same transaction."""
+        with writing(self.engine), Session(self.engine) as session:
+            ids = [notice.notice_id for notice, _ in notices]
+            known = (
+                set(
+                    session.exec(
+                        select(NoticeRecord.notice_id).where(col(NoticeRecord.notice_id).in_(ids))
+                    ).all()
                 )
+                if ids
+                else set()
             )
+            recorded, rows = [], []
+            for notice, stream_seq in notices:
+                recorded.append(notice.notice_id not in known)
+                if notice.notice_id in known:
+                    continue
+                known.add(notice.notice_id)
+                rows.append(
+                    {
+                        "notice_id": notice.notice_id,
+                        "tenant": notice.tenant,
+                        "workload": notice.workload,
+                        "kind": notice.kind,
+                        "issued_at": notice.issued_at,
+                        "deadline": notice.deadline,
+                        "state": NoticeState.PENDING,
+                        "stream_seq": stream_seq,
+                        "body": notice.model_dump_json(),
+                    }
+                )
+            if rows:  # one statement for all the rows: an ORM object per row costs more than the rest
+                session.connection().execute(insert(NoticeRecord), rows)
+            self._advance(session, Family.NOTICE, through)
             session.commit()
-            return status
+        return recorded
+
+    def known_notices(self, notice_ids: Collection[str]) -> set[str]:
+        """Which of these notices are recorded."""
+        with Session(self.engine) as session:
+            return set(
+                session.exec(
+                    select(NoticeRecord.notice_id).where(col(NoticeRecord.notice_id).in_(notice_ids))
+                ).all()
+            )
+
+    def apply_responses(
+        self, responses: Sequence[tuple[ResponseBase, int, datetime]], through: int | None = None
+    ) -> list[Judgement]:
+        """Applies responses (each with its stream sequence and the time it was received) to their notices,
+        in order, in one transaction, judging each: the notice's new status, or why the response was
+        refused. A response applied before changes nothing and gets the notice's status.
+
+        ``through`` moves the responses watermark there in the same transaction.
+        """
+        with writing(self.engine), Session(self.engine) as session:
+            notice_ids = {response.notice_id for response, _, _ in responses}
+            records = (
+                {
+                    record.notice_id: record
+                    for record in session.exec(
+                        select(NoticeRecord)
+                        .where(col(NoticeRecord.notice_id).in_(notice_ids))
+                        .with_for_update()
+                    ).all()
+                }
+                if notice_ids
+                else {}
+            )
+            ids = {(response.tenant, response.response_id) for response, _, _ in responses}
+            seen = (
+                set(
+                    session.exec(
+                        select(ResponseRecord.tenant, ResponseRecord.response_id).where(
+                            tuple_(col(ResponseRecord.tenant), col(ResponseRecord.response_id)).in_(ids)
+                        )
+                    ).all()
+                )
+                if ids
+                else set()
+            )
+            outcomes: list[Judgement] = []
+            for response, stream_seq, received_at in responses:
+                record = records.get(response.notice_id)
+                if record is None:
+                    unknown = UnknownNotice(f"notice_id: no notice {response.notice_id} is known")
+                    outcomes.append(Judgement(None, unknown))
+                    continue
+                status = _status(record)
+                judged = partial(Judgement, notice_kind=record.kind, cursor=record.stream_seq)
+                if (response.tenant, response.response_id) in seen:
+                    outcomes.append(judged(status))
+                    continue
+                try:
+                    notice = _notice_adapter.validate_json(record.body)
+                    status = respond(notice, status, response, received_at)
+                except ResponseRefused as refused:
+                    outcomes.append(judged(status, refused))
+                    continue
+                seen.add((response.tenant, response.response_id))
+                record.state = status.state
+                record.deferred_until = status.deferred_until
+                session.add(record)
+                session.add(
+                    ResponseRecord(
+                        tenant=response.tenant,
+                        response_id=response.response_id,
+                        notice_id=response.notice_id,
+                        workload=response.workload,
+                        kind=response.kind,
+                        received_at=received_at,
+                        stream_seq=stream_seq,
+                        body=response.model_dump_json(),
+                    )
+                )
+                outcomes.append(judged(status))
+            self._advance(session, Family.RESPONSE, through)
+            session.commit()
+        return outcomes
+
+    # Watermarks
+
+    @staticmethod
+    def _advance(session: Session, family: Family, through: int | None) -> None:
+        """Moves a stream's watermark up to ``through`` (never back) in the session's transaction."""
+        if through is None:
+            return
+        stream = STREAMS[family].name
+        row = session.get(Watermark, stream, with_for_update=True)
+        if row is None:
+            session.add(Watermark(stream=stream, seq=through))
+        elif through > row.seq:
+            row.seq = through
+            session.add(row)
+
+    def watermark(self, family: Family) -> int:
+        """How far the registry has applied a family's stream: every message up to it is applied or parked."""
+        with Session(self.engine) as session:
+            row = session.get(Watermark, STREAMS[family].name)
+        return 0 if row is None else row.seq
 
     def notice(self, notice_id: str) -> tuple[NoticeBase, NoticeStatus] | None:
         """A notice and its stored status, or None."""
@@ -254,6 +389,21 @@ class RegistryStore:
             return [
                 StoredNotice(_notice_adapter.validate_json(r.body), _status(r), r.stream_seq) for r in records
             ]
+
+
+def _hint_columns(hint: HintBase, stream_seq: int, body: str) -> dict[str, Any]:
+    """What both hint tables keep of a hint (the current-hints row and the history row)."""
+    return {
+        "tenant": hint.tenant,
+        "workload": hint.workload,
+        "scope": scope_of(hint),
+        "kind": hint.subject_kind,
+        "is_clear": isinstance(hint, ClearHint),
+        "issued_at": hint.issued_at,
+        "expires_at": hint.expires_at,
+        "stream_seq": stream_seq,
+        "body": body,
+    }
 
 
 def _status(record: NoticeRecord) -> NoticeStatus:

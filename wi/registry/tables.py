@@ -79,3 +79,15 @@ class ResponseRecord(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_utc_column())
     stream_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Watermark(SQLModel, table=True):
+    """How far the registry has applied a stream: every message up to ``seq`` is applied or parked.
+
+    Written in the same transaction as what it covers, so a reader that sees it sees the data too.
+    """
+
+    __tablename__ = "registry_watermarks"
+
+    stream: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -40,9 +40,11 @@ class HttpServer:
         """Starts serving in the background."""
         self._task = asyncio.create_task(self.server.serve(sockets=[self.socket]), name="wi-http")
 
-    async def stop(self) -> None:
-        """Ends long polls and event streams, finishes the requests in flight and stops."""
+    async def stop(self, grace_s: float) -> None:
+        """Ends long polls and event streams, finishes the requests in flight (for at most ``grace_s``) and
+        stops."""
         self.app.state.stopping.set()
+        self.server.config.timeout_graceful_shutdown = max(1, round(grace_s))
         self.server.should_exit = True
         if self._task is not None:
             await self._task

@@ -11,11 +11,10 @@ import subprocess
 import sys
 import sysconfig
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from wi.auth.permissions import NatsUser
+from wi.auth.callout import DATA_ACCOUNT, CalloutAccounts
 
 log = logging.getLogger("wi.server.nats")
 
@@ -49,8 +48,10 @@ def _die_with_parent() -> None:
 class EmbeddedNatsServer:
     """A nats-server child process with JetStream, its store in ``data_dir``.
 
-    Call ``start`` from the main thread: the child is bound to the thread that forks it and is stopped
-    when that thread ends.
+    Its configuration is written once per start. With ``auth`` every client is authorized by WI's auth
+    callout (``wi.auth.callout``); without, the server takes clients unauthenticated (tests, benchmarks).
+    ``extra_config`` lines are appended (a test cluster adds its ``cluster`` block). Call ``start`` from
+    the main thread: the child is bound to the thread that forks it and is stopped when that thread ends.
     """
 
     def __init__(
@@ -59,16 +60,17 @@ class EmbeddedNatsServer:
         *,
         host: str = "127.0.0.1",
         port: int = 4222,
-        users: Sequence[NatsUser] | None = None,
+        name: str = "wi-embedded",
+        auth: CalloutAccounts | None = None,
+        extra_config: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
-        self.users = list(users) if users is not None else None
-        """None runs without authentication; a list requires every client to be one of these users."""
+        self.name = name
+        self.auth = auth
+        self.extra_config = tuple(extra_config)
         self.process: subprocess.Popen[bytes] | None = None
-        self.monitor_url = ""
-        """The server's monitoring endpoint (a free port on the same host), once started."""
 
     @property
     def url(self) -> str:
@@ -80,61 +82,56 @@ class EmbeddedNatsServer:
         """Where the server logs."""
         return self.data_dir / "nats-server.log"
 
+    @property
+    def config_file(self) -> Path:
+        """Where its configuration is written (mode 0600: it holds the callout's passwords)."""
+        return self.data_dir / "nats-server.conf"
+
     def _write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "nats-server.conf"
         store = (self.data_dir / "jetstream").resolve()
-        config.write_text(
-            "\n".join(
-                [
-                    f"host: {json.dumps(self.host)}",
-                    f"port: {self.port if self.port else -1}",
-                    f"server_name: {json.dumps('wi-embedded')}",
-                    f"http: {json.dumps(self.host + ':-1')}",
-                    f"ports_file_dir: {json.dumps(str(self.data_dir.resolve()))}",
-                    f"jetstream {{ store_dir: {json.dumps(str(store))} }}",
-                    self._authorization(),
-                    "",
-                ]
-            )
+        text = "\n".join(
+            [
+                f"host: {json.dumps(self.host)}",
+                f"port: {self.port if self.port else -1}",
+                f"server_name: {json.dumps(self.name)}",
+                f"ports_file_dir: {json.dumps(str(self.data_dir.resolve()))}",
+                f"jetstream {{ store_dir: {json.dumps(str(store))} }}",
+                self.auth.config() if self.auth is not None else "",
+                *self.extra_config,
+                "",
+            ]
         )
-        config.chmod(0o600)
-        return config
+        self.config_file.unlink(missing_ok=True)
+        descriptor = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as config:
+            config.write(text)
+        return self.config_file
 
-    def _authorization(self) -> str:
-        if self.users is None:
-            return ""
-        users = ",\n    ".join(user.config() for user in self.users)
-        return f"authorization {{\n  users = [\n    {users}\n  ]\n}}"
+    def _adopt_global_account_streams(self) -> None:
+        """Moves the streams a WI without the auth callout kept in nats-server's global account ($G) to
+        the account its clients are placed in now, so an upgraded data dir keeps its streams."""
+        accounts = self.data_dir / "jetstream" / "jetstream"
+        old, new = accounts / "$G", accounts / DATA_ACCOUNT
+        if self.auth is not None and old.is_dir() and not new.exists():
+            old.rename(new)
+            log.info("moved the JetStream store of account $G to account %s", DATA_ACCOUNT)
 
-    def reload(self, users: Sequence[NatsUser], timeout_s: float = 10.0) -> None:
-        """Rewrites the users and has the running server reload them; returns once it has.
-
-        Connections stay up; a revoked user's connections are closed by the server.
-        """
-        self.users = list(users)
-        self._write_config()
-        if self.process is None or self.process.poll() is not None:
-            return
-        loaded = self._config_load_time()
-        self.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + timeout_s
-        while self._config_load_time() == loaded:
-            if time.monotonic() > deadline:
-                raise NatsServerError(
-                    f"nats-server did not reload its users in {timeout_s:.0f}s{self._log_tail()}"
-                )
-            time.sleep(0.02)
-        log.info("nats-server %d reloaded %d users", self.process.pid, len(self.users))
-
-    def _config_load_time(self) -> str:
-        with urllib.request.urlopen(f"{self.monitor_url}/varz", timeout=5) as reply:
-            return str(json.load(reply)["config_load_time"])
+    def _check_config(self, binary: Path, config: Path) -> None:
+        """Has nats-server test the configuration; raises NatsServerError with its message if rejected."""
+        checked = subprocess.run(
+            [str(binary), "-t", "-c", str(config)], capture_output=True, text=True, timeout=30
+        )
+        if checked.returncode != 0:
+            message = (checked.stderr or checked.stdout).strip()
+            raise NatsServerError(f"nats-server rejected its configuration {config}: {message}")
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Starts the server and waits until it accepts clients; raises NatsServerError on failure."""
         binary = nats_server_binary()
         config = self._write_config()
+        self._check_config(binary, config)
+        self._adopt_global_account_streams()
         for stale in self.data_dir.glob("*.ports"):
             stale.unlink()
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
@@ -161,9 +158,8 @@ class EmbeddedNatsServer:
                     ports = json.loads(ports_file.read_text())
                 except ValueError:  # written but not yet complete
                     ports = None
-                if ports and ports.get("nats") and ports.get("monitoring"):
+                if ports and ports.get("nats"):
                     self.port = int(ports["nats"][0].rsplit(":", 1)[1])
-                    self.monitor_url = ports["monitoring"][0]
                     log.info(
                         "nats-server %d listens on %s (store %s)", self.process.pid, self.url, self.data_dir
                     )
@@ -181,18 +177,19 @@ class EmbeddedNatsServer:
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stops the server gracefully (SIGTERM lets JetStream flush), killing it after ``timeout_s``."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            log.error("nats-server %d did not stop in %.0fs; killing it", process.pid, timeout_s)
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.error("nats-server %d did not stop in %.0fs; killing it", process.pid, timeout_s)
+                process.kill()
+                process.wait()
+            log.info("nats-server %d stopped", process.pid)
         if process.stderr:
             process.stderr.close()
-        log.info("nats-server %d stopped", process.pid)
 
     @property
     def running(self) -> bool:

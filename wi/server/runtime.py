@@ -8,19 +8,31 @@ import logging
 import secrets
 import signal
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 
-import bcrypt
+from nats.aio.client import Client as NatsClient
 from sqlalchemy.engine import make_url
-from wi_services import ServiceContext, ServiceRunner, installed_services, load_fleet
-from wi_services.fleet import SAMPLE_FLEET
 
-from wi.audit import AuditStore
 from wi.auth import TokenKind
-from wi.auth.permissions import NatsUser, nats_users
+from wi.auth.callout import (
+    CALLOUT_USER,
+    DATA_ACCOUNT,
+    PLATFORM_USER,
+    SYSTEM_USER,
+    AuthCallout,
+    CalloutAccounts,
+    platform_password,
+)
+from wi.auth.nats_jwt import account_keypair, new_account_seed, public_key
+from wi.auth.status import AuthStatus
 from wi.auth.store import TokenStore
-from wi.bus import Bus, NoticeDelivery
+from wi.auth.system import SystemAccount
+from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
+from wi.engine import DecisionLog, ServiceContext, ServiceRunner, installed_services, load_fleet
+from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
+from wi.gateway.verdicts import VerdictWatch
 from wi.registry import Registry, RegistryStore
 
 from .http import HttpServer
@@ -29,10 +41,40 @@ from .settings import Settings
 
 log = logging.getLogger("wi.server")
 
-PLATFORM_NATS_USER = "wi-platform"
 DEV_TENANT = "dev"
-TOKEN_POLL_S = 1.0
-"""How soon a created or revoked token takes effect on the embedded nats-server."""
+REVOCATION_POLL_S = 1.0
+"""How soon a revoked token's open NATS connections are closed (new ones are refused at once)."""
+NO_CALLOUT_GAP = (
+    "WI_NATS_AUTH_ISSUER_SEED is unset: WI does not authorize NATS clients; the cluster's own "
+    "authorization applies"
+)
+NO_SYSTEM_GAP = (
+    "WI_NATS_SYSTEM_USER is unset: a revoked token's open NATS connections stay open until they "
+    "reconnect (new ones are refused at once)"
+)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A NATS user and password."""
+
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class NatsAccess:
+    """How WI reaches NATS: the URL and WI's credentials there.
+
+    ``issuer_seed`` signs the auth callout's answers (None where the cluster authorizes by itself),
+    ``callout`` is the callout's user and ``system`` a system-account user to disconnect revoked tokens.
+    """
+
+    url: str
+    platform: Credential | None
+    issuer_seed: str | None = None
+    callout: Credential | None = None
+    system: Credential | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +110,20 @@ class Platform:
         self.store: RegistryStore | None = None
         self.tokens: TokenStore | None = None
         self.http: HttpServer | None = None
-        self.delivery: NoticeDelivery | None = None
-        self._platform_bcrypt = ""
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.auth = AuthStatus()
+        """What /readyz reports of how NATS clients are authorized."""
+        self._auth_connections: list[NatsClient] = []
+        self.supervisor = Supervisor()
+        """Runs the consumer loops and watchers, restarting any that fails; /readyz reports on them."""
+        self._stop_services = asyncio.Event()
+        self._stop_registry = asyncio.Event()
+        self._registry: Registry | None = None
+        self._verdicts: VerdictWatch | None = None
+        self._loops: dict[asyncio.Event, list[asyncio.Task[None]]] = {
+            self._stop_services: [],
+            self._stop_registry: [],
+        }
+        """The supervised loops each shutdown phase stops."""
 
     async def start(self) -> Endpoints:
         """Starts every part; on failure, stops what started and re-raises."""
@@ -80,41 +132,60 @@ class Platform:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.store = await asyncio.to_thread(RegistryStore.open, settings.effective_database_url)
             self.tokens = TokenStore(self.store.engine)
+            await asyncio.to_thread(self._report_broken_tenants)
             dev_tokens = await asyncio.to_thread(self._dev_tokens) if settings.dev else {}
             # On this (the main) thread: the child's parent-death signal is bound to the forking thread.
-            nats_url, user, password = self._start_nats()
+            access = self._start_nats()
+            await self._start_auth(access)
             self.bus = await Bus.connect(
-                nats_url, source="/wi/platform", name="wi-platform", user=user, password=password
+                access.url,
+                source="/wi/platform",
+                name="wi-platform",
+                user=access.platform.user if access.platform else None,
+                password=access.platform.password if access.platform else None,
             )
             await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
-            registry = Registry(self.bus, self.store)
-            await registry.start()
-            self._tasks.append(asyncio.create_task(registry.run(self._stop), name="wi-registry"))
-            self.delivery = NoticeDelivery(self.bus)
-            await self.delivery.start()
+            self._registry = Registry(self.bus, self.store)
+            await self._registry.start()
+            for name, loop in self._registry.loops().items():
+                self._supervise(name, loop, self._stop_registry)
             for runner in await asyncio.to_thread(self._service_runners):
                 await runner.start()
-                self._tasks.append(
-                    asyncio.create_task(runner.run(self._stop), name=f"wi-svc-{runner.service.name}")
+                for name, loop in runner.loops().items():
+                    self._supervise(name, loop, self._stop_services)
+            if self.auth.system is not None:
+                self._supervise(
+                    "revocations", partial(self._follow_revocations, self.auth.system), self._stop_registry
                 )
-            if self.nats is not None:
-                self._tasks.append(asyncio.create_task(self._follow_tokens(), name="wi-token-watch"))
             app = create_app(
-                self.bus, self.store, self.tokens, settings.http_max_body_bytes, settings.http_long_poll_max_s
+                self.bus,
+                self.store,
+                self.tokens,
+                self.auth,
+                settings.http_max_body_bytes,
+                settings.http_long_poll_max_s,
+                lambda: self.supervisor.health.values(),
+                self._registry.progress,
             )
+            self._verdicts = app.state.verdicts
+            await self._verdicts.start()
             self.http = HttpServer(app, settings.http_host, settings.http_port)
             self.http.start()
         except BaseException:
             await self.stop()
             raise
         return Endpoints(
-            nats_url=nats_url,
+            nats_url=access.url,
             nats_embedded=self.nats is not None,
             http_url=self.http.url,
             database_url=make_url(settings.effective_database_url).render_as_string(hide_password=True),
             data_dir=str(settings.data_dir.resolve()),
             dev_tokens=dev_tokens,
         )
+
+    def _supervise(self, name: str, loop: Loop, phase: asyncio.Event) -> None:
+        """Runs a loop under the supervisor until its shutdown phase comes."""
+        self._loops[phase].append(self.supervisor.start(name, loop, phase))
 
     def _service_runners(self) -> list[ServiceRunner]:
         """The platform services the settings ask for, each in its runner."""
@@ -136,53 +207,99 @@ class Platform:
         context = ServiceContext(
             load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal, settings.llm_perf_dir
         )
-        audit = AuditStore(self.store.engine)
-        return [ServiceRunner(installed[name](context), self.bus, self.store, audit) for name in names]
+        decisions = DecisionLog(self.store.engine)
+        progress = self._registry.progress if self._registry is not None else None
+        return [
+            ServiceRunner(installed[name](context), self.bus, self.store, decisions, progress=progress)
+            for name in names
+        ]
 
-    def _start_nats(self) -> tuple[str, str | None, str | None]:
-        """Starts the embedded nats-server, or picks the configured one; returns (url, user, password).
+    def _start_nats(self) -> NatsAccess:
+        """Starts the embedded nats-server, or picks the configured cluster; returns how to reach it.
 
-        The embedded server requires authentication: WI itself connects with a credential made for this
-        run only, and every active token is a user with its permissions.
+        The embedded server's every client goes through WI's auth callout, with an issuer seed and
+        passwords made for this run only.
         """
         settings = self.settings
         if settings.nats_url:
-            return settings.nats_url, settings.nats_user, settings.nats_password
-        assert self.tokens is not None
-        password = secrets.token_urlsafe(32)
-        self._platform_bcrypt = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+            return self._cluster_access()
+        seed = new_account_seed()
+        callout = Credential(CALLOUT_USER, secrets.token_urlsafe(32))
+        system = Credential(SYSTEM_USER, secrets.token_urlsafe(32))
         self.nats = EmbeddedNatsServer(
             settings.data_dir / "nats",
             host=settings.nats_host,
             port=settings.nats_port,
-            users=self._nats_users(),
+            auth=CalloutAccounts(public_key(account_keypair(seed)), callout.password, system.password),
         )
         self.nats.start()
-        return self.nats.url, PLATFORM_NATS_USER, password
+        return NatsAccess(
+            self.nats.url, Credential(PLATFORM_USER, platform_password(seed)), seed, callout, system
+        )
 
-    def _nats_users(self) -> list[NatsUser]:
+    def _cluster_access(self) -> NatsAccess:
+        """How to reach the cluster of WI_NATS_URL, from the settings."""
+        settings = self.settings
+        assert settings.nats_url is not None
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        own = Credential(settings.nats_user, password) if settings.nats_user else None
+        if settings.nats_auth_issuer_seed is None:
+            log.warning("%s", NO_CALLOUT_GAP)
+            self.auth.gap = NO_CALLOUT_GAP
+            return NatsAccess(settings.nats_url, own)
+        seed = settings.nats_auth_issuer_seed.get_secret_value()
+        system = None
+        if settings.nats_system_user and settings.nats_system_password:
+            system = Credential(settings.nats_system_user, settings.nats_system_password.get_secret_value())
+        else:
+            log.warning("%s", NO_SYSTEM_GAP)
+            self.auth.gap = NO_SYSTEM_GAP
+        return NatsAccess(
+            settings.nats_url, Credential(PLATFORM_USER, platform_password(seed)), seed, own, system
+        )
+
+    async def _start_auth(self, access: NatsAccess) -> None:
+        """Starts answering the auth callout and connects to the system account, where configured."""
         assert self.tokens is not None
-        return nats_users(self.tokens.active(), PLATFORM_NATS_USER, self._platform_bcrypt)
+        if access.issuer_seed is None or access.callout is None:
+            return
+        callout_nc = await connect_nats(
+            access.url, name="wi-auth-callout", user=access.callout.user, password=access.callout.password
+        )
+        self._auth_connections.append(callout_nc)
+        self.auth.callout = AuthCallout(self.tokens, access.issuer_seed)
+        await self.auth.callout.start(callout_nc)
+        if access.system is not None:
+            system_nc = await connect_nats(
+                access.url, name="wi-system", user=access.system.user, password=access.system.password
+            )
+            self._auth_connections.append(system_nc)
+            self.auth.system = SystemAccount(system_nc)
 
-    def refresh_nats_users(self) -> None:
-        """Hands the embedded nats-server the current tokens now (the watcher does so within a second)."""
-        if self.nats is not None:
-            self.nats.reload(self._nats_users())
+    def _report_broken_tenants(self) -> None:
+        assert self.tokens is not None
+        for info in self.tokens.broken_tenants():
+            log.warning(
+                "token %s names tenant %r, which is not a slug: it is never authorized; revoke it",
+                info.token_id,
+                info.tenant,
+            )
 
-    async def _follow_tokens(self) -> None:
-        """Reloads the embedded nats-server's users whenever a token is created or revoked."""
-        assert self.tokens is not None and self.nats is not None
-        seen = await asyncio.to_thread(self.tokens.version)
-        while not self._stop.is_set():
+    async def _follow_revocations(self, system: SystemAccount, stop: asyncio.Event) -> None:
+        """Closes the open NATS connections of every token revoked while WI runs, on every server."""
+        assert self.tokens is not None
+        seen = await asyncio.to_thread(self.tokens.revoked_ids)
+        while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), TOKEN_POLL_S)
+                await asyncio.wait_for(stop.wait(), REVOCATION_POLL_S)
             try:
-                version = await asyncio.to_thread(self.tokens.version)
-                if version != seen:
-                    await asyncio.to_thread(self.refresh_nats_users)
-                    seen = version
+                revoked = await asyncio.to_thread(self.tokens.revoked_ids)
+                for token_id in sorted(revoked - seen):
+                    closed = await system.disconnect(DATA_ACCOUNT, token_id)
+                    log.info("token %s revoked: closed its %d NATS connection(s)", token_id, closed)
+                    seen.add(token_id)
             except Exception:
-                log.exception("could not reload NATS users; will try again")
+                log.exception("could not close revoked tokens' NATS connections; will try again")
 
     def _dev_tokens(self) -> dict[str, str]:
         assert self.tokens is not None
@@ -192,29 +309,57 @@ class Platform:
         }
 
     async def stop(self) -> None:
-        """Drains and stops in reverse order of start: HTTP, consumers, the bus, the database, NATS."""
-        self._stop.set()
+        """Drains within the grace period, in order: HTTP, the services' consumers, the registry's, the bus,
+        the auth callout, the database, NATS.
+
+        The services stop taking input first (the message in hand finishes or goes back to the stream, the
+        rest of their batch is released at once), then the registry does the same, so nothing acknowledged
+        is lost and nothing handled is left unacknowledged. A part still busy when the grace period ends is
+        cancelled; what it had not acknowledged is redelivered to the next process.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_s
         if self.http is not None:
-            await self.http.stop()
+            await self.http.stop(max(deadline - loop.time(), 0.1))
             self.http = None
-        if self.delivery is not None:
-            await self.delivery.stop()
-            self.delivery = None
-        for task in self._tasks:
-            try:
-                await task
-            except Exception:
-                log.exception("%s failed", task.get_name())
-        self._tasks.clear()
+        if self._verdicts is not None:
+            await self._verdicts.stop()
+            self._verdicts = None
+        for phase in (self._stop_services, self._stop_registry):
+            phase.set()
+            await self._drain(phase, deadline)
+        if self._registry is not None:
+            await self._registry.stop()
+            self._registry = None
         if self.bus is not None:
             await self.bus.close()
             self.bus = None
+        if self.auth.callout is not None:
+            await self.auth.callout.stop()
+        for connection in self._auth_connections:
+            await close_nats(connection)
+        self._auth_connections.clear()
         if self.store is not None:
             self.store.close()
             self.store = None
         if self.nats is not None:
             self.nats.stop()
             self.nats = None
+        log.info("stopped in %.1f s", self.settings.shutdown_grace_s - (deadline - loop.time()))
+
+    async def _drain(self, phase: asyncio.Event, deadline: float) -> None:
+        """Waits until the loops stopped by ``phase`` return, cancelling those still busy at ``deadline``."""
+        tasks = self._loops[phase]
+        if not tasks:
+            return
+        _, busy = await asyncio.wait(tasks, timeout=max(deadline - asyncio.get_running_loop().time(), 0))
+        for task in busy:
+            log.warning(
+                "%s still busy after the grace period; cancelled (its input will be redelivered)",
+                task.get_name(),
+            )
+            task.cancel()
+        await asyncio.gather(*busy, return_exceptions=True)
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -224,13 +369,6 @@ class Platform:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
-
-    async def wait(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
-        """Waits until ``stop`` is set or a background part ends; returns the part that ended, if any."""
-        waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        return next((task for task in self._tasks if task in done), None)
 
 
 async def serve(settings: Settings) -> int:
@@ -244,11 +382,10 @@ async def serve(settings: Settings) -> int:
     print("Workload Intelligence is up", flush=True)
     for line in endpoints.lines():
         print(f"  {line}", flush=True)
-    crashed = await platform.wait(stop)
-    print("stopping: draining consumers and connections", flush=True)
+    await stop.wait()
+    print(
+        f"stopping: draining consumers and connections (at most {settings.shutdown_grace_s:g} s)", flush=True
+    )
     await platform.stop()
-    if crashed is not None:
-        log.error("%s stopped unexpectedly", crashed.get_name())
-        return 1
     print("stopped", flush=True)
     return 0

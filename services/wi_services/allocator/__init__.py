@@ -1,17 +1,23 @@
-"""The VM allocator: places deployment requests by their hints (filters and weighers)."""
+"""The VM allocator: places deployment requests by their hints (filters and weighers over arrays)."""
 
-from .policy import Goal, Placed, acceptable_pools, fault_domains_needed, place
+from .columns import FleetColumns, Room, Usage
+from .policy import Goal, Placed, acceptable_pools, fault_domains_needed, place, where_placed
 from .service import VmAllocator
-from .steps import FILTERS, Ask, Usage
+from .steps import ALLOWANCE_FILTERS, ROOM_FILTERS, Allowed, Ask
 
 __all__ = [
-    "FILTERS",
+    "ALLOWANCE_FILTERS",
+    "ROOM_FILTERS",
+    "Allowed",
     "Ask",
+    "FleetColumns",
     "Goal",
     "Placed",
+    "Room",
     "Usage",
     "VmAllocator",
     "acceptable_pools",
     "fault_domains_needed",
     "place",
+    "where_placed",
 ]

@@ -1,73 +1,69 @@
-"""The allocator's steps, Nova-style: filters remove hosts (saying why), weighers rank what is left.
+"""The allocator's steps, Nova-style, over arrays: filters remove hosts and count why, weighers rank.
 
-Each has one method. Weigher scores are normalized to 0..1 across the candidates before their weight
-applies, so no weigher dominates by its units.
+A filter gives its checks: for each reason it removes hosts for, the mask of the hosts that pass.
+``screen`` applies them in order and counts, per reason, the hosts each removed first. Allowance filters
+read where a host is (pool, region), so their outcome for one set of allowances can be kept; room
+filters read only what is free, so they can re-check a few hosts after a trial booking.
+
+A weigher scores cells, one raw score each (higher is better); the scores are normalized to 0..1 across
+the cells with a host every filter keeps before the weigher's weight applies, so no weigher dominates by
+its units.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from wi.contract import DeploymentRequest, Pool
 
-from ..fleet import Fleet, Server
+from .columns import POOLS, FleetColumns, Mask, Room
+
+Check = tuple[str, Mask]
+"""A reason hosts are removed for, and the mask of the hosts that pass."""
 
 
 @dataclass(frozen=True)
-class Ask:
-    """One instance to place, with what the hints allow."""
+class Allowed:
+    """Where an instance may run, as its hints say."""
 
-    request: DeploymentRequest
     pools: tuple[Pool, ...]
     """Acceptable pools, most preferred first."""
     regions: frozenset[str] | None
     """Allowed regions; None for any."""
     geography: str | None
     """Required data residency, if any."""
-    used_fault_domains: frozenset[str] = frozenset()
-    """Fault domains the deployment's earlier instances landed in."""
 
 
-@dataclass
-class Usage:
-    """Cores, memory and GPUs in use per server."""
+@dataclass(frozen=True)
+class Ask:
+    """Where one instance may run, as its hints say, and where its request would rather it ran."""
 
-    cores: dict[str, int] = field(default_factory=dict)
-    memory_gb: dict[str, float] = field(default_factory=dict)
-    gpus: dict[str, int] = field(default_factory=dict)
-
-    def take(self, server: Server, request: DeploymentRequest) -> None:
-        """Books one instance of the request on the server."""
-        self.cores[server.id] = self.cores.get(server.id, 0) + request.cores
-        self.memory_gb[server.id] = self.memory_gb.get(server.id, 0.0) + request.memory_gb
-        self.gpus[server.id] = self.gpus.get(server.id, 0) + request.gpus
-
-    def copy(self) -> Usage:
-        """An independent copy (to try a placement without booking it)."""
-        return Usage(dict(self.cores), dict(self.memory_gb), dict(self.gpus))
-
-    def free_cores(self, server: Server) -> int:
-        """Cores still free on the server."""
-        return server.cores - self.cores.get(server.id, 0)
+    allowed: Allowed
+    preferred_regions: tuple[str, ...] = ()
+    """The request's preferred regions, most preferred first."""
 
 
-class Filter(Protocol):
-    """Removes hosts that cannot take the instance."""
+class AllowanceFilter(Protocol):
+    """Removes hosts by where they are. Reads the columns only."""
 
     name: str
 
-    def reject(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> str | None:
-        """Why the host cannot take the instance, or None if it can."""
+    def checks(self, columns: FleetColumns, allowed: Allowed) -> list[Check]:
+        """The reasons this filter removes hosts for, each with the hosts that pass."""
 
 
-class Weigher(Protocol):
-    """Scores hosts; higher is better. Scores are normalized across hosts before weighting."""
+class RoomFilter(Protocol):
+    """Removes hosts by what is free on them. Reads the room only (the whole fleet's, or a run of it)."""
 
     name: str
 
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        """The host's raw score."""
+    def checks(self, room: Room, request: DeploymentRequest) -> list[Check]:
+        """The reasons this filter removes hosts for, each with the hosts that pass."""
 
 
 class PoolFilter:
@@ -75,8 +71,13 @@ class PoolFilter:
 
     name = "pool"
 
-    def reject(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> str | None:
-        return None if host.pool in ask.pools else f"pool {host.pool} not in {', '.join(ask.pools)}"
+    def checks(self, columns: FleetColumns, allowed: Allowed) -> list[Check]:
+        wanted = ", ".join(allowed.pools)
+        return [
+            (f"pool {pool} not in {wanted}", columns.pool != code)
+            for code, pool in enumerate(POOLS)
+            if pool not in allowed.pools
+        ]
 
 
 class RegionFilter:
@@ -84,12 +85,14 @@ class RegionFilter:
 
     name = "region"
 
-    def reject(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> str | None:
-        if ask.regions is not None and host.region not in ask.regions:
-            return f"region {host.region} not allowed"
-        if ask.geography is not None and fleet.region(host.region).geography != ask.geography:
-            return f"region {host.region} is outside {ask.geography}"
-        return None
+    def checks(self, columns: FleetColumns, allowed: Allowed) -> list[Check]:
+        found = []
+        for code, region in enumerate(columns.regions):
+            if allowed.regions is not None and region not in allowed.regions:
+                found.append((f"region {region} not allowed", columns.region != code))
+            elif allowed.geography is not None and columns.geography[code] != allowed.geography:
+                found.append((f"region {region} is outside {allowed.geography}", columns.region != code))
+        return found
 
 
 class CapacityFilter:
@@ -97,15 +100,71 @@ class CapacityFilter:
 
     name = "capacity"
 
-    def reject(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> str | None:
-        request = ask.request
-        if usage.free_cores(host) < request.cores:
-            return f"{usage.free_cores(host)} cores free, {request.cores} needed"
-        if host.memory_gb - usage.memory_gb.get(host.id, 0.0) < request.memory_gb:
-            return f"not {request.memory_gb} GB free"
-        if host.gpus - usage.gpus.get(host.id, 0) < request.gpus:
-            return f"not {request.gpus} GPUs free"
-        return None
+    def checks(self, room: Room, request: DeploymentRequest) -> list[Check]:
+        found = [
+            (f"fewer than {request.cores} cores free", room.cores >= request.cores),
+            (f"not {request.memory_gb:g} GB free", room.memory_gb >= request.memory_gb),
+        ]
+        if request.gpus:
+            found.append((f"fewer than {request.gpus} GPUs free", room.gpus >= request.gpus))
+        return found
+
+
+ALLOWANCE_FILTERS: tuple[AllowanceFilter, ...] = (PoolFilter(), RegionFilter())
+ROOM_FILTERS: tuple[RoomFilter, ...] = (CapacityFilter(),)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The hosts every filter kept, how many, and a log line for each filter that removed some."""
+
+    kept: Mask
+    count: int
+    log: tuple[str, ...]
+
+
+def screen(hosts: Mask, count: int, steps: Sequence[tuple[str, Sequence[Check]]]) -> Screened:
+    """Applies each named filter's checks in order to ``hosts`` (``count`` of them), counting the hosts
+    each reason removed.
+
+    A log line reads "capacity filter removed 9,874 host(s): fewer than 4 cores free (9,870); not 8 GB
+    free (4)": each host is counted under the first reason that removed it.
+    """
+    kept, left, log = hosts, count, []
+    for name, checks in steps:
+        removed: dict[str, int] = {}
+        for reason, passes in checks:
+            kept = kept & passes
+            still = int(np.count_nonzero(kept))
+            if still < left:
+                removed[reason] = left - still
+            left = still
+        if removed:
+            reasons = "; ".join(f"{reason} ({hosts:,})" for reason, hosts in removed.items())
+            log.append(f"{name} filter removed {sum(removed.values()):,} host(s): {reasons}")
+    return Screened(kept, left, tuple(log))
+
+
+def room_for(room: Room, request: DeploymentRequest) -> Mask:
+    """The hosts (of a room, which may be a run of the fleet) that every room filter keeps."""
+    passes = [mask for room_filter in ROOM_FILTERS for _, mask in room_filter.checks(room, request)]
+    every: Mask = np.logical_and.reduce(passes)
+    return every
+
+
+class Weigher(Protocol):
+    """Scores cells (the hosts of one region and pool); higher is better.
+
+    The scores are normalized to 0..1 across the cells with a host every filter keeps before the weight
+    applies. A weigher reads where hosts are and the ask, never what is free, so its scores are kept per
+    ask; fault-domain spread and packing, which read what the request's instances took, are part of the
+    search (``policy``).
+    """
+
+    name: str
+
+    def score(self, columns: FleetColumns, ask: Ask) -> NDArray[np.float64]:
+        """Each cell's raw score."""
 
 
 class PriceWeigher:
@@ -113,18 +172,17 @@ class PriceWeigher:
 
     name = "price"
 
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        return -fleet.price_per_core_hour(host)
+    def score(self, columns: FleetColumns, ask: Ask) -> NDArray[np.float64]:
+        return -columns.cell_price_per_core_hour
 
 
 class CarbonWeigher:
-    """Greener grids score higher (hosts in regions without data score as the dirtiest)."""
+    """Greener grids score higher (cells in regions without data score as the dirtiest)."""
 
     name = "carbon"
 
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        carbon = fleet.region(host.region).carbon_g_per_kwh
-        return -(carbon if carbon is not None else 2000.0)
+    def score(self, columns: FleetColumns, ask: Ask) -> NDArray[np.float64]:
+        return -columns.cell_carbon_g_per_kwh
 
 
 class PoolPreferenceWeigher:
@@ -132,8 +190,11 @@ class PoolPreferenceWeigher:
 
     name = "pool preference"
 
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        return -float(ask.pools.index(host.pool)) if host.pool in ask.pools else -99.0
+    def score(self, columns: FleetColumns, ask: Ask) -> NDArray[np.float64]:
+        by_pool = np.full(len(POOLS), -99.0)
+        for rank, pool in enumerate(ask.allowed.pools):
+            by_pool[POOLS.index(pool)] = -rank
+        return by_pool[columns.cell_pool]
 
 
 class RegionPreferenceWeigher:
@@ -141,28 +202,10 @@ class RegionPreferenceWeigher:
 
     name = "region preference"
 
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        preferred = ask.request.regions
-        return -float(preferred.index(host.region)) if host.region in preferred else -float(len(preferred))
-
-
-class SpreadWeigher:
-    """Fault domains the deployment does not use yet score higher."""
-
-    name = "fault-domain spread"
-
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        return 0.0 if host.fault_domain in ask.used_fault_domains else 1.0
-
-
-class PackingWeigher:
-    """Fuller hosts score higher, leaving whole hosts free for large requests."""
-
-    name = "packing"
-
-    def score(self, host: Server, ask: Ask, fleet: Fleet, usage: Usage) -> float:
-        return -usage.free_cores(host) / host.cores
-
-
-FILTERS: tuple[Filter, ...] = (PoolFilter(), RegionFilter(), CapacityFilter())
-"""In order: the cheap checks first, so the log names the most telling reason."""
+    def score(self, columns: FleetColumns, ask: Ask) -> NDArray[np.float64]:
+        preferred = ask.preferred_regions
+        by_region = np.full(len(columns.regions), -float(len(preferred)))
+        for rank, region in reversed(list(enumerate(preferred))):  # a region named twice: its first rank
+            if region in columns.regions:
+                by_region[columns.regions.index(region)] = -rank
+        return by_region[columns.cell_region]

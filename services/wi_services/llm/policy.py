@@ -14,10 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wi.contract import EndpointConfig, HintBase, LatencyTolerance
+from wi.contract import EndpointConfig
+from wi.engine import WorkloadHints
+from wi.engine.fleet import LlmEndpoint
 
-from ..disruption import disruption_cost
-from ..fleet import LlmEndpoint
 from .perf_model import Estimate, Load, PerfModel
 
 LOAD_HEADROOM = 1.5
@@ -39,12 +39,9 @@ class Slo:
     tbt_ms: float | None = None
 
     @classmethod
-    def from_hints(cls, hints: dict[str, HintBase]) -> Slo:
+    def from_hints(cls, hints: WorkloadHints) -> Slo:
         """The SLOs a workload's hints state."""
-        latency = hints.get("latency_tolerance")
-        if not isinstance(latency, LatencyTolerance):
-            return cls()
-        return cls(latency.ttft_ms, latency.tbt_ms)
+        return cls(hints.ttft_ms, hints.tbt_ms)
 
     def describe(self) -> str:
         """e.g. "TTFT <= 300 ms, TBT <= 50 ms"."""
@@ -71,11 +68,11 @@ class EndpointState:
         endpoint: LlmEndpoint,
         config: EndpointConfig,
         load: Load,
-        hints: dict[str, HintBase],
+        hints: WorkloadHints,
         cap_mhz: int | None = None,
     ) -> EndpointState:
         """The state of an endpoint whose workload has ``hints``."""
-        return cls(endpoint, config, load, Slo.from_hints(hints), disruption_cost(hints), cap_mhz)
+        return cls(endpoint, config, load, Slo.from_hints(hints), hints.disruption_cost, cap_mhz)
 
     @property
     def name(self) -> str:

@@ -7,7 +7,6 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from wi.audit import Decision
 from wi.contract import (
     EndpointConfig,
     EndpointLoad,
@@ -18,11 +17,11 @@ from wi.contract import (
     PowerEventType,
     Reconfiguration,
     ThermalEmergency,
+    derived_id,
 )
+from wi.engine import Decision, Inventory, PlatformService, ServiceContext, View
+from wi.engine.fleet import LlmEndpoint
 
-from ..fleet import LlmEndpoint
-from ..inventory import Instance
-from ..plugin import PlatformService, ServiceContext, View, derived_id
 from .perf_model import PERF_DATA, Estimate, Load, load_perf_model
 from .policy import EndpointState, at_frequency, choose_config, describe, estimate, fit_to_budget
 
@@ -76,7 +75,7 @@ class LlmReconfigurer(PlatformService):
     def wants(self, message: Message) -> bool:
         return bool(self._affected(message))
 
-    def concerns(self, message: Message, instances: Sequence[Instance]) -> set[tuple[str, str]]:
+    def concerns(self, message: Message, inventory: Inventory) -> set[tuple[str, str]]:
         return {(e.tenant, e.workload) for e in self._affected(message)}
 
     def _affected(self, message: Message) -> list[LlmEndpoint]:

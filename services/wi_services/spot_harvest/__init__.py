@@ -2,11 +2,10 @@
 VM resizes that share a server's spare cores within each VM's core range."""
 
 from .harvest import HarvestPlan, share_spare_cores
-from .policy import DEFAULT_MIN_NOTICE_S, EvictionPlan, plan_evictions
+from .policy import EvictionPlan, plan_evictions
 from .service import SpotHarvestManager
 
 __all__ = [
-    "DEFAULT_MIN_NOTICE_S",
     "EvictionPlan",
     "HarvestPlan",
     "SpotHarvestManager",

@@ -20,22 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from wi.contract import (
-    Cost,
-    DelayTolerance,
     Evictability,
     HintBase,
     LatencyClass,
     LatencyTolerance,
-    Migration,
     Pool,
     Priority,
     PriorityLevel,
-    Scaling,
 )
-
-from ..fleet import Fleet
-from ..inventory import Instance
-from .policy import DEFAULT_MIN_NOTICE_S, min_notice_s
+from wi.engine import Instance, WorkloadHints
+from wi.engine.fleet import Fleet
 
 OFFER_TTL_S = 3600
 """How long an offer may be accepted: an hour."""
@@ -64,16 +58,10 @@ class OfferTerms:
     reason: str
 
 
-def accepts_offers(hints: dict[str, HintBase]) -> bool:
-    """Whether the workload's ``cost`` hint lets the platform send it offers."""
-    cost = hints.get("cost")
-    return isinstance(cost, Cost) and cost.accepts_offers
-
-
 def eligible_offers(
     tenant: str,
     workload: str,
-    hints: dict[str, HintBase],
+    hints: WorkloadHints,
     instances: Sequence[Instance],
     fleet: Fleet,
     now: datetime,
@@ -81,7 +69,7 @@ def eligible_offers(
     """The offers a workload qualifies for now, and a log line for each one it does not."""
     log: list[str] = []
     who = f"{tenant}/{workload}"
-    if not accepts_offers(hints):
+    if not hints.accepts_offers:
         return [], [f"{who}: no offers (its cost hint does not accept them)"]
     running = [i for i in instances if (i.tenant, i.workload) == (tenant, workload)]
     if not running:
@@ -105,36 +93,27 @@ def eligible_offers(
 
 
 def _flexibility(
-    tenant: str, workload: str, hints: dict[str, HintBase], now: datetime
+    tenant: str, workload: str, hints: WorkloadHints, now: datetime
 ) -> list[tuple[str, tuple[HintBase, ...], Pool, str]]:
     """(offer, hints to commit, pool opened, why) for each flexibility the hints show but do not commit."""
     found: list[tuple[str, tuple[HintBase, ...], Pool, str]] = []
-    scaling, migration = hints.get("scaling"), hints.get("migration")
-    stateless = isinstance(scaling, Scaling) and scaling.stateless
-    restartable = isinstance(migration, Migration) and migration.restartable
-    if stateless and restartable and min_notice_s(hints) is None:
-        evictability = hints.get("evictability")
-        notice = evictability.min_notice_s if isinstance(evictability, Evictability) else DEFAULT_MIN_NOTICE_S
-        commit = Evictability(
-            tenant=tenant, workload=workload, issued_at=now, evictable=True, min_notice_s=notice
-        )
+    who = {"tenant": tenant, "workload": workload, "issued_at": now}
+    if hints.stateless and hints.restartable and not hints.evictable:
+        commit = Evictability(**who, evictable=True, min_notice_s=hints.min_notice_s)
         found.append(("evictable", (commit,), Pool.SPOT, "stateless and restartable but not evictable"))
-    delay, priority = hints.get("delay_tolerance"), hints.get("priority")
-    level = priority.level if isinstance(priority, Priority) else PriorityLevel.NORMAL
-    deferrable = isinstance(delay, DelayTolerance) and delay.start_within_s >= DEFERRABLE_AFTER_S
-    if deferrable and level in (PriorityLevel.CRITICAL, PriorityLevel.HIGH, PriorityLevel.NORMAL):
-        latency = hints.get("latency_tolerance")
-        tolerant = (
-            latency.model_dump(exclude={"hint_id", "issued_at", "ttl_s", "instance"})
-            if isinstance(latency, LatencyTolerance)
-            else {"tenant": tenant, "workload": workload}
-        ) | {"issued_at": now, "latency_class": LatencyClass.TOLERANT}
-        commit_hints: tuple[HintBase, ...] = (
-            Priority(tenant=tenant, workload=workload, issued_at=now, level=PriorityLevel.LOW),
-            LatencyTolerance.model_validate(tolerant),
+    important = hints.priority in (PriorityLevel.CRITICAL, PriorityLevel.HIGH, PriorityLevel.NORMAL)
+    if hints.start_within_s >= DEFERRABLE_AFTER_S and important:
+        tolerant = LatencyTolerance(
+            **who,
+            latency_class=LatencyClass.TOLERANT,
+            p99_ms=hints.p99_ms,
+            ttft_ms=hints.ttft_ms,
+            tbt_ms=hints.tbt_ms,
+            max_slowdown_pct=hints.max_slowdown_pct,
         )
+        commit_hints = (Priority(**who, level=PriorityLevel.LOW), tolerant)
         found.append(
-            ("deferrable", commit_hints, Pool.OVERSUBSCRIBED, f"delay tolerant but priority {level}")
+            ("deferrable", commit_hints, Pool.OVERSUBSCRIBED, f"delay tolerant but priority {hints.priority}")
         )
     return found
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from wi.contract import CapacityPressure, Evictability, HintBase
-
-from ..disruption import disruption_cost
-from ..inventory import Instance
-
-DEFAULT_MIN_NOTICE_S = 30
-"""The notice a workload gets when it said it is evictable but not how much notice it needs."""
+from wi.contract import CapacityPressure
+from wi.engine import HintsLookup, Instance
 
 
 @dataclass(frozen=True)
@@ -36,25 +31,18 @@ class EvictionPlan:
     """Cores that could not be freed at all."""
 
 
-def min_notice_s(hints: dict[str, HintBase]) -> int | None:
-    """The notice an evictable workload needs, or None if it is not evictable."""
-    evictability = hints.get("evictability")
-    if not isinstance(evictability, Evictability) or not evictability.evictable:
-        return None
-    return evictability.min_notice_s
-
-
 def plan_evictions(
     pressure: CapacityPressure,
     instances: Sequence[Instance],
-    hints_for: Callable[[str, str], dict[str, HintBase]],
+    hints_for: HintsLookup,
     already_evicting: frozenset[str],
     now: datetime,
 ) -> EvictionPlan:
     """Evictions freeing ``cores_needed`` in the pressured cluster and pool at the least cost to workloads.
 
-    Never gives less notice than a workload's ``min_notice_s``: an instance whose notice is longer than
-    ``needed_within_s`` is evicted at its notice, and the shortfall is reported, not forced.
+    Each instance is judged by its own hints (an instance's hint overrides its workload's): one that is
+    not evictable is kept. Never gives less notice than an instance's ``min_notice_s``: one whose notice
+    is longer than ``needed_within_s`` is evicted at its notice, and the shortfall is reported, not forced.
     """
     plan = EvictionPlan()
     here = [i for i in instances if i.cluster == pressure.cluster and i.pool == pressure.pool]
@@ -62,13 +50,13 @@ def plan_evictions(
     for instance in here:
         if instance_key(instance) in already_evicting:
             continue
-        hints = hints_for(instance.tenant, instance.workload)
-        notice = min_notice_s(hints)
-        if notice is None:
+        hints = hints_for(instance.tenant, instance.workload, instance.instance)
+        if not hints.evictable:
             plan.log.append(f"{instance_key(instance)}: not evictable (no evictable hint); kept")
             continue
+        notice = hints.min_notice_s
         late = notice > pressure.needed_within_s
-        candidates.append((late, disruption_cost(hints), -instance.cores, instance, notice))
+        candidates.append((late, hints.disruption_cost, -instance.cores, instance, notice))
     candidates.sort(key=lambda c: (c[0], c[1], c[2], instance_key(c[3])))  # in time first, then cheapest
     freed = freed_in_time = 0
     for late, cost, _, instance, notice in candidates:

@@ -7,36 +7,44 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from wi.audit import Decision
 from wi.contract import (
-    Accept,
-    Ack,
     CapacityPressure,
     CostOffer,
-    Decline,
     Eviction,
     Family,
     HintBase,
     Message,
+    NoticeState,
     Placement,
     Resize,
     SpareCapacity,
+    Verdict,
+    derived_id,
+)
+from wi.engine import (
+    Decision,
+    InstanceReleased,
+    InstanceResized,
+    Inventory,
+    PlatformService,
+    ServiceContext,
+    View,
 )
 
-from ..inventory import Instance
-from ..plugin import PlatformService, ServiceContext, View, derived_id
 from .harvest import share_spare_cores
 from .offers import OFFER_HINT_KINDS, declined_until, eligible_offers, offer_expires_at
-from .policy import DEFAULT_MIN_NOTICE_S, instance_key, min_notice_s, plan_evictions
+from .policy import instance_key, plan_evictions
 
 NAME = "spot-harvest"
+ANSWERED = frozenset({NoticeState.ACKED, NoticeState.ACCEPTED, NoticeState.DECLINED})
+"""The verdicts the manager acts on: an eviction acked, an offer accepted or declined."""
 
 
 class SpotHarvestManager(PlatformService):
     """Evicts under capacity pressure keeping every notice promise, resizes Harvest VMs, makes cost offers."""
 
     name: ClassVar[str] = NAME
-    consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.RESPONSE, Family.HINT, Family.NOTICE)
+    consumes: ClassVar[tuple[Family, ...]] = (Family.EVENT, Family.VERDICT, Family.HINT, Family.NOTICE)
     needs_inventory: ClassVar[bool] = True
 
     def __init__(self, context: ServiceContext) -> None:
@@ -59,19 +67,19 @@ class SpotHarvestManager(PlatformService):
             return message.instance is None and message.subject_kind in OFFER_HINT_KINDS
         if isinstance(message, Placement):
             return message.outcome == "placed"
-        # Every answer: the notice may come from another process of the service; decide knows after catch-up.
-        return isinstance(message, Ack | Accept | Decline)
+        # Every settled answer: the notice may be another process's; decide knows after catching up.
+        return isinstance(message, Verdict) and message.state in ANSWERED
 
-    def concerns(self, message: Message, instances: Sequence[Instance]) -> set[tuple[str, str]]:
+    def concerns(self, message: Message, inventory: Inventory) -> set[tuple[str, str]]:
         """Pressure: the workloads in the pressured cluster and pool; spare capacity: those on the server;
         anything else: the workload it is about."""
         if isinstance(message, CapacityPressure):
-            touched = [i for i in instances if (i.cluster, i.pool) == (message.cluster, message.pool)]
+            touched = [i for i in inventory if (i.cluster, i.pool) == (message.cluster, message.pool)]
         elif isinstance(message, SpareCapacity):
-            touched = [i for i in instances if i.server == message.server]
+            touched = [i for i in inventory if i.server == message.server]
         else:
             touched = []
-        return super().concerns(message, touched)
+        return super().concerns(message, inventory) | {(i.tenant, i.workload) for i in touched}
 
     def reset(self) -> None:
         self.evicting = {}
@@ -91,7 +99,7 @@ class SpotHarvestManager(PlatformService):
                 offer = decision.notices[0]
                 assert isinstance(offer, CostOffer)
                 self.offers[offer.notice_id] = (detail["offer"], offer)
-            elif decision.action in ("accept", "decline", "refuse"):
+            elif decision.action in ("accept", "decline"):
                 name, offer = self.offers.pop(detail["notice_id"])
                 key = (offer.tenant, offer.workload, name)
                 if decision.action == "accept":
@@ -106,17 +114,24 @@ class SpotHarvestManager(PlatformService):
             return self._resize(message, view, now)
         if isinstance(message, HintBase | Placement):
             return self._offer(message.tenant, message.workload, message.message_id, view, now)
-        if isinstance(message, Accept | Decline) and message.notice_id in self.offers:
+        if not isinstance(message, Verdict):
+            return []
+        if message.notice_id in self.offers and message.state is not NoticeState.ACKED:
             return [self._answer(message, view, now)]
-        if isinstance(message, Ack) and message.notice_id in self.evicting:
+        if message.notice_id in self.evicting and message.state is NoticeState.ACKED:
             instance = self.evicting[message.notice_id]
+            tenant, workload, name = instance.split("/")
+            gone = InstanceReleased(
+                tenant=tenant, workload=workload, instance=name, at=now, why="evicted, acked"
+            )
             return [
                 self.decision(
-                    input_id=message.response_id,
+                    input_id=message.verdict_id,
                     index=0,
                     action="evict",
                     summary=f"{instance}: acked, evicting now",
-                    reasons=(message.reason or "ready",),
+                    reasons=("the workload acked the eviction notice",),
+                    changes=(gone,),
                     tenant=message.tenant,
                     workload=message.workload,
                     detail={"notice_id": message.notice_id, "instance": instance},
@@ -148,6 +163,15 @@ class SpotHarvestManager(PlatformService):
                     summary=f"{instance_key(instance)}: evict no earlier than {eviction.not_before:%H:%M:%S}",
                     reasons=plan.log,
                     notices=(notice,),
+                    changes=(
+                        InstanceReleased(
+                            tenant=instance.tenant,
+                            workload=instance.workload,
+                            instance=instance.instance,
+                            at=eviction.not_before,
+                            why="evicted",
+                        ),
+                    ),
                     tenant=instance.tenant,
                     workload=instance.workload,
                     detail={"notice_id": notice.notice_id, "instance": instance_key(instance)},
@@ -176,8 +200,8 @@ class SpotHarvestManager(PlatformService):
             before, after = self.harvest_cores.get(key, instance.cores), plan.cores[key]
             if after == before:
                 continue
-            hints = view.hints_for(instance.tenant, instance.workload)
-            notice_s = 0 if after > before else (min_notice_s(hints) or DEFAULT_MIN_NOTICE_S)
+            hints = view.hints_for(instance.tenant, instance.workload, instance.instance)
+            notice_s = 0 if after > before else hints.min_notice_s
             notice = Resize(
                 issued_at=now,
                 tenant=instance.tenant,
@@ -196,6 +220,15 @@ class SpotHarvestManager(PlatformService):
                     summary=f"{key}: {before} -> {after} cores",
                     reasons=plan.log,
                     notices=(notice,),
+                    changes=(
+                        InstanceResized(
+                            tenant=instance.tenant,
+                            workload=instance.workload,
+                            instance=instance.instance,
+                            cores=after,
+                            at=notice.effective_at,
+                        ),
+                    ),
                     tenant=instance.tenant,
                     workload=instance.workload,
                     detail={"instance": key, "cores": after},
@@ -259,42 +292,36 @@ class SpotHarvestManager(PlatformService):
             )
         return decisions
 
-    def _answer(self, response: Accept | Decline, view: View, now: datetime) -> Decision:
-        """Takes an accept (committing the hints and the price) or a decline (remembered) of an open offer."""
-        name, offer = self.offers[response.notice_id]
+    def _answer(self, verdict: Verdict, view: View, now: datetime) -> Decision:
+        """Takes an accepted offer (committing the hints and the price) or a declined one (remembered), as
+        the registry judged the workload's answer."""
+        name, offer = self.offers[verdict.notice_id]
         who = f"{offer.tenant}/{offer.workload}"
 
         def answered(
             action: str, summary: str, hints: tuple[HintBase, ...] = (), **detail: object
         ) -> Decision:
             return self.decision(
-                input_id=response.response_id,
+                input_id=verdict.verdict_id,
                 index=0,
                 action=action,
                 summary=summary,
-                reasons=(response.reason or f"the workload's {response.kind}",),
+                reasons=(f"the registry judged the workload's {verdict.response}: {verdict.state}",),
                 hints=hints,
                 tenant=offer.tenant,
                 workload=offer.workload,
                 detail={"notice_id": offer.notice_id, **detail},
             )
 
-        if isinstance(response, Decline):
+        if verdict.state is NoticeState.DECLINED:
             until = declined_until(now)
             return answered(
                 "decline",
                 f"{who}: declined the {name} offer; not offered again before {until:%Y-%m-%d %H:%M}",
                 until=until.isoformat(),
             )
-        if now > offer.expires_at:
-            return answered(
-                "refuse",
-                f"{who}: accept of the {name} offer refused: it expired at {offer.expires_at:%H:%M:%S}",
-            )
         commit = tuple(
-            hint.model_copy(
-                update={"issued_at": now, "hint_id": derived_id(response.response_id, "commit", i)}
-            )
+            hint.model_copy(update={"issued_at": now, "hint_id": derived_id(verdict.verdict_id, "commit", i)})
             for i, hint in enumerate(offer.commit)
         )
         before = sum(

@@ -6,8 +6,8 @@ Importing each room's tables registers them on SQLModel.metadata, which autogene
 from alembic import context
 from sqlmodel import SQLModel
 
-import wi.audit.tables
 import wi.auth.tables
+import wi.engine.tables
 import wi.registry.tables  # noqa: F401
 
 connection = context.config.attributes["connection"]
