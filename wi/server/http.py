@@ -25,6 +25,10 @@ class HttpServer:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self.app = app
         self.socket = socket.create_server((host, port), reuse_port=False)
+        # Accepted connections inherit this. asyncio sets it only on sockets made with proto=IPPROTO_TCP,
+        # which create_server does not use: without it each response on a kept-alive connection waits
+        # for the client's delayed ACK (about 40 ms, Nagle's algorithm).
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host, self.port = self.socket.getsockname()[:2]
         self.server = _EmbeddedUvicorn(
             uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
