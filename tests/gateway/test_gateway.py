@@ -12,6 +12,7 @@ import pytest
 
 from tests.platform import Running, eventually, notice_state, record_errors
 from wi.auth import token_id_of
+from wi.auth.store import TokenStore
 from wi.bus import Bus, tenant_inbox
 from wi.contract import CostOffer, Evictability, Eviction, utc_now
 
@@ -50,6 +51,27 @@ async def test_a_revoked_token_stops_working(running: Running, http: httpx.Async
     assert running.platform.tokens is not None
     running.platform.tokens.revoke(token_id_of(running.acme))
     _problem(await http.get("/v1/workloads/web/hints", headers=_bearer(running.acme)), 401)
+
+
+async def test_a_token_revoked_by_another_process_stops_working_within_the_cache_time(
+    running: Running, http: httpx.AsyncClient
+) -> None:
+    """The gateway trusts a checked token for IDENTITY_CACHE_S without asking the database; a revocation
+    by `wi tokens revoke` (another TokenStore on the same database) takes effect after that."""
+    assert (await http.get("/v1/workloads/web/hints", headers=_bearer(running.acme))).status_code == 200
+    assert running.platform.store is not None
+    assert TokenStore(running.platform.store.engine).revoke(token_id_of(running.acme))
+    statuses: list[int] = []
+
+    async def refused() -> bool:
+        answer = await http.get("/v1/workloads/web/hints", headers=_bearer(running.acme))
+        statuses.append(answer.status_code)
+        return statuses[-1] == 401
+
+    async with asyncio.timeout(10):
+        while not await refused():  # noqa: ASYNC110  # revocation arrives through the database
+            await asyncio.sleep(0.2)
+    assert set(statuses) <= {200, 401}
 
 
 async def test_403_for_a_tenant_token_on_a_platform_route_and_the_other_way_round(

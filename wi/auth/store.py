@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -53,11 +54,18 @@ def tenant_problem(tenant: str) -> str | None:
     return f"tenant: {tenant!r} is not a slug (lowercase letters, digits and '-', at most 63, {SLUG_PATTERN})"
 
 
+IDENTITY_CACHE_S = 1.0
+"""How long a checked token is trusted without asking the database again: a token revoked by another
+process (``wi tokens revoke``) is refused over HTTP within this time; one revoked here at once."""
+IDENTITY_CACHE_SIZE = 10_000
+
+
 class TokenStore:
     """Creates, lists, revokes and checks tokens."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._checked: dict[str, tuple[Identity, float]] = {}
 
     def create(self, kind: TokenKind, tenant: str | None = None, label: str | None = None) -> str:
         """Makes a token and returns it; this is the only time it is ever seen.
@@ -94,7 +102,8 @@ class TokenStore:
             row.revoked_at = utc_now()
             session.add(row)
             session.commit()
-            return True
+        self._checked.clear()
+        return True
 
     def all_tokens(self) -> list[TokenInfo]:
         """Every token, oldest first."""
@@ -145,6 +154,18 @@ class TokenStore:
     def authenticate(self, token: str) -> Identity | None:
         """The identity behind a token, or None if it is malformed, unknown, revoked or names no slug."""
         try:
-            return self.check(token)
+            identity = self.check(token)
         except InvalidToken:
             return None
+        if len(self._checked) >= IDENTITY_CACHE_SIZE:
+            self._checked.clear()
+        self._checked[token] = (identity, time.monotonic())
+        return identity
+
+    def recently_authenticated(self, token: str) -> Identity | None:
+        """The identity ``authenticate`` found for this token less than ``IDENTITY_CACHE_S`` ago, without
+        touching the database; None otherwise (then call ``authenticate``)."""
+        found = self._checked.get(token)
+        if found is None or time.monotonic() - found[1] > IDENTITY_CACHE_S:
+            return None
+        return found[0]

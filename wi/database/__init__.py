@@ -46,7 +46,10 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # A pool as large as the threads that use it at once (the registry, the services, the gateway's
+        # worker threads): connections beyond the pool are closed after use, and opening one costs more
+        # than the query it serves.
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=20)
         event.listen(engine, "connect", _sqlite_pragmas)
         _WRITERS[engine] = threading.Lock()
         return engine

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from nats.js.api import StreamInfo
-from opentelemetry import propagate, trace
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 
 from wi import __version__
@@ -29,56 +20,13 @@ from wi.registry import Progress, RegistryStore
 
 from . import problems
 from .limits import BodyLimit
+from .metrics import Metrics, ObserveRequests
 from .openapi import with_body_schemas
 from .routes import platform_router, tenant_router
 from .verdicts import VerdictWatch
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LONG_POLL_MAX_S = 30.0
-tracer = trace.get_tracer("wi.gateway")
-
-
-class Metrics:
-    """What /metrics reports, in a registry of the app's own (so several apps can live in one process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "wi_http_requests", "HTTP requests served", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "wi_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            registry=self.registry,
-        )
-        self.stream_messages = Gauge(
-            "wi_stream_messages", "Messages held by each JetStream stream", ["stream"], registry=self.registry
-        )
-        self.unavailable = Counter(
-            "wi_http_unavailable",
-            "Requests answered 503 because a dependency did not answer",
-            ["dependency"],
-            registry=self.registry,
-        )
-        self.loop_up = Gauge(
-            "wi_loop_up",
-            "1 while a consumer or watcher loop runs, 0 while it restarts",
-            ["loop"],
-            registry=self.registry,
-        )
-        self.loop_restarts = Gauge(
-            "wi_loop_restarts",
-            "How often a consumer or watcher loop was restarted",
-            ["loop"],
-            registry=self.registry,
-        )
-
-    def observe_loops(self, loops: Iterable[LoopHealth]) -> None:
-        """Copies the supervised loops' health into the gauges (at each scrape)."""
-        for health in loops:
-            self.loop_up.labels(health.name).set(1 if health.state is LoopState.RUNNING else 0)
-            self.loop_restarts.labels(health.name).set(health.restarts)
 
 
 def _no_loops() -> list[LoopHealth]:
@@ -137,20 +85,7 @@ def create_app(
     app.include_router(platform_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        with tracer.start_as_current_span(
-            f"{request.method} {request.url.path}",
-            context=propagate.extract(dict(request.headers)),
-            kind=trace.SpanKind.SERVER,
-        ) as span:
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(ObserveRequests, metrics=metrics)
 
     @app.get(
         "/healthz",

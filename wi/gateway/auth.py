@@ -31,7 +31,9 @@ async def identity(
             [Problem("header:authorization", "missing", "a bearer token is required")],
         )
     tokens: TokenStore = request.app.state.tokens
-    found = await asyncio.to_thread(tokens.authenticate, credentials.credentials)
+    found = tokens.recently_authenticated(credentials.credentials) or await asyncio.to_thread(
+        tokens.authenticate, credentials.credentials
+    )
     if found is None:
         raise ApiProblem(
             401,

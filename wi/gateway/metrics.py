@@ -1,0 +1,96 @@
+"""What the gateway counts for /metrics, and the middleware that times and traces every request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from opentelemetry import propagate, trace
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wi.bus import LoopHealth, LoopState
+
+tracer = trace.get_tracer("wi.gateway")
+
+
+class Metrics:
+    """What /metrics reports, in a registry of the app's own (so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "wi_http_requests", "HTTP requests served", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "wi_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.stream_messages = Gauge(
+            "wi_stream_messages", "Messages held by each JetStream stream", ["stream"], registry=self.registry
+        )
+        self.unavailable = Counter(
+            "wi_http_unavailable",
+            "Requests answered 503 because a dependency did not answer",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.loop_up = Gauge(
+            "wi_loop_up",
+            "1 while a consumer or watcher loop runs, 0 while it restarts",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.loop_restarts = Gauge(
+            "wi_loop_restarts",
+            "How often a consumer or watcher loop was restarted",
+            ["loop"],
+            registry=self.registry,
+        )
+
+    def observe_loops(self, loops: Iterable[LoopHealth]) -> None:
+        """Copies the supervised loops' health into the gauges (at each scrape)."""
+        for health in loops:
+            self.loop_up.labels(health.name).set(1 if health.state is LoopState.RUNNING else 0)
+            self.loop_restarts.labels(health.name).set(health.restarts)
+
+
+class ObserveRequests:
+    """ASGI middleware: a server span per request (continuing the caller's ``traceparent``), and its
+    count and latency by method, route template and status.
+
+    Plain ASGI rather than ``@app.middleware("http")``, whose per-request task and body copying cost
+    about as much as a whole hint request.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        method = scope["method"]
+        with tracer.start_as_current_span(
+            f"{method} {scope['path']}", context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
+        ) as span:
+            try:
+                await self.app(scope, receive, send_observed)
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.requests.labels(method, route, str(status)).inc()
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
