@@ -1,0 +1,154 @@
+"""The gateway under load from wrk: POST a hint, at 16 and 64 connections, against a bare FastAPI route.
+
+WI: `wi up` (no services) in a process of its own; wrk POSTs one evictability hint per request to one
+workload with a tenant token, for ``--seconds`` per connection count. Each 202 means the hint was
+checked and stored by JetStream. Raw: a FastAPI app with one POST route that returns 202 and a small
+JSON body without reading anything, served by the same server class as `wi up` (uvicorn, one process,
+TCP_NODELAY, no access log) in a process of its own. Goal: WI at least 70 % of raw requests per second.
+wrk comes from Debian's packages (``tools/wrk/install``).
+
+Run: ``.venv/bin/python bench/gateway.py [--seconds S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import Record, print_records, wi_up
+
+GOAL = 0.7
+CONNECTIONS = (16, 64)
+HINT = {"kind": "evictability", "evictable": True, "min_notice_s": 120}
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        subprocess.run([str(TOOLS / "wrk" / "install")], check=True)
+        found = shutil.which("wrk")
+    assert found is not None, "wrk is not installed (tools/wrk/install)"
+    return found
+
+
+def _load(url: str, token: str, connections: int, seconds: float) -> tuple[float, float, int]:
+    """wrk against ``url``: (requests/s of 2xx answers, p99 latency in ms, non-2xx answers)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(json.dumps(HINT))}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        )
+    done = subprocess.run(
+        [
+            _wrk(),
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    Path(script.name).unlink()
+    out = done.stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    elapsed = re.search(r"requests in ([\d.]+)(\w+),", out)
+    assert elapsed is not None
+    seconds_taken = float(elapsed.group(1)) * _UNITS[elapsed.group(2)] / 1e3
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99 is not None, out
+    return (total - errors) / seconds_taken, float(p99.group(1)) * _UNITS[p99.group(2)], errors
+
+
+BARE_APP = """
+import asyncio, sys
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from wi.server.http import HttpServer
+
+app = FastAPI()
+app.state.stopping = asyncio.Event()
+
+@app.post("/v1/workloads/{workload}/hints", status_code=202)
+async def hints(workload: str, request: Request) -> JSONResponse:
+    return JSONResponse({"ids": ["x"], "seq": 1}, status_code=202)
+
+async def main() -> None:
+    server = HttpServer(app, "127.0.0.1", 0)
+    print("HTTP", server.url, flush=True)
+    server.start()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def measure(seconds: float = 5.0) -> list[Record]:
+    """POST hints requests/s and p99 at each connection count, WI against the bare route."""
+    bare = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BARE_APP, stdout=asyncio.subprocess.PIPE
+    )
+    assert bare.stdout is not None
+    bare_url = (await bare.stdout.readline()).decode().split()[1]
+    records = []
+    try:
+        async with wi_up() as up:
+            for connections in CONNECTIONS:
+                wi_url = f"{up.http_url}/v1/workloads/bench-gateway/hints"
+                raw_rate, raw_p99, _ = await asyncio.to_thread(
+                    _load, f"{bare_url}/v1/workloads/w/hints", up.tenant_token, connections, seconds
+                )
+                rate, p99, errors = await asyncio.to_thread(
+                    _load, wi_url, up.tenant_token, connections, seconds
+                )
+                assert errors == 0, f"the gateway answered {errors} requests with an error"
+                name = f"gateway POST hint, {connections} connections"
+                records.append(
+                    Record(
+                        name,
+                        round(rate, 1),
+                        "req/s",
+                        "bare FastAPI route, same server",
+                        round(raw_rate, 1),
+                        f"ratio >= {GOAL}",
+                        rate / raw_rate >= GOAL,
+                    )
+                )
+                records.append(
+                    Record(
+                        f"{name}, p99",
+                        round(p99, 2),
+                        "ms",
+                        "bare FastAPI route, same server",
+                        round(raw_p99, 2),
+                    )
+                )
+    finally:
+        bare.terminate()
+        await bare.wait()
+    return records
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0)
+    print_records(asyncio.run(measure(parser.parse_args().seconds)))

@@ -1,0 +1,166 @@
+"""Hint ingestion end to end: hints sent by workloads until the registry has stored the last of them.
+
+WI over NATS: ``--clients`` SDK clients (one workload each, each on its own NATS connection) send
+``--hints`` hints between them, each client one after another as a workload would, to a `wi up` of its
+own process; the clock stops when the registry's watermark (written in the transaction that stores the
+hints) reaches the stream's last sequence. WI over HTTP: the same through the gateway, ``--clients``
+concurrent connections POSTing one hint each. Raw: the same JSON bytes published by plain nats-py to a
+stream of the same configuration, windowed (``publish_async``), until the last is acknowledged: what
+the bus takes when nobody reads what it stores. Goal: WI at least 50 % of raw.
+
+Run: ``.venv/bin/python bench/hints.py [--hints N] [--clients C] [--database sqlite|postgresql]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import httpx
+import nats
+from harness import Record, WiUp, print_records, wi_up
+from nats.js.api import StreamConfig
+from wi_sdk import Evictability, WorkloadClient
+
+from wi.contract import Family
+from wi.registry import RegistryStore
+
+GOAL = 0.5
+
+
+def _hint(client: WorkloadClient, n: int) -> Evictability:
+    return client.new(Evictability, evictable=n % 2 == 0, min_notice_s=60 + n % 600)
+
+
+async def _stored(up: WiUp, last_seq: int) -> None:
+    """Waits until the registry has stored the hints stream up to ``last_seq``."""
+    store = RegistryStore.open(up.database_url)
+    try:
+        while await asyncio.to_thread(store.watermark, Family.HINT) < last_seq:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        store.close()
+
+
+async def _last_seq(up: WiUp) -> int:
+    nc = await nats.connect(up.nats_url, token=up.platform_token)
+    try:
+        return int((await nc.jetstream().stream_info("WI_HINTS")).state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def _over_nats(up: WiUp, count: int, clients: int) -> float:
+    """Hints per second, first send to stored, from SDK clients over NATS."""
+    workloads = [
+        WorkloadClient(tenant="bench", workload=f"nats-{i}", url=up.nats_url, token=up.tenant_token)
+        for i in range(clients)
+    ]
+    for client in workloads:
+        await client.__aenter__()
+    try:
+
+        async def send(client: WorkloadClient, share: int) -> None:
+            for n in range(share):
+                await client.hint(_hint(client, n))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(send(c, count // clients) for c in workloads))
+        await _stored(up, await _last_seq(up))
+        return (count // clients * clients) / (time.perf_counter() - start)
+    finally:
+        for client in workloads:
+            await client.close()
+
+
+async def _over_http(up: WiUp, count: int, clients: int) -> float:
+    """Hints per second, first POST to stored, from concurrent connections to the gateway."""
+    headers = {"Authorization": f"Bearer {up.tenant_token}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=up.http_url, headers=headers, limits=limits, timeout=30) as http:
+        body = {"kind": "evictability", "evictable": True, "min_notice_s": 120}
+
+        async def send(worker: int, share: int) -> None:
+            for _ in range(share):
+                answer = await http.post(f"/v1/workloads/http-{worker}/hints", json=body)
+                answer.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(send(i, count // clients) for i in range(clients)))
+        await _stored(up, await _last_seq(up))
+        return (count // clients * clients) / (time.perf_counter() - start)
+
+
+async def _raw(up: WiUp, count: int) -> float:
+    """Messages per second: the same bytes into a stream like WI_HINTS, windowed, until all are stored."""
+    nc = await nats.connect(up.nats_url, token=up.platform_token)
+    js = nc.jetstream()
+    try:
+        hints_stream = (await js.stream_info("WI_HINTS")).config
+        await js.add_stream(
+            StreamConfig(
+                name="BENCH_RAW",
+                subjects=["bench.raw.>"],
+                storage=hints_stream.storage,
+                duplicate_window=hints_stream.duplicate_window,
+            )
+        )
+        body = Evictability(tenant="bench", workload="raw", evictable=True, min_notice_s=120)
+        payloads = [
+            (
+                f"bench.raw.w{i % 50}",
+                body.model_copy(update={"hint_id": f"raw-{i}"}).model_dump_json().encode(),
+            )
+            for i in range(count)
+        ]
+        start = time.perf_counter()
+        for i, (subject, payload) in enumerate(payloads):
+            await js.publish_async(subject, payload, headers={"Nats-Msg-Id": f"raw-{i}"})
+        await js.publish_async_completed()
+        elapsed = time.perf_counter() - start
+        await js.delete_stream("BENCH_RAW")
+        return count / elapsed
+    finally:
+        await nc.close()
+
+
+async def measure(
+    count: int = 5000, clients: int = 50, databases: tuple[str, ...] = ("sqlite", "postgresql")
+) -> list[Record]:
+    """Hint ingestion over NATS for each database and over HTTP on SQLite, each against raw publish."""
+    records = []
+    for db in databases:
+        async with wi_up(db) as up:
+            raw = await _raw(up, count)
+            wi = await _over_nats(up, count, clients)
+            records.append(_record(f"hints stored, {clients} SDK clients over NATS, {db}", wi, raw))
+            if db == "sqlite":
+                raw = await _raw(up, count)
+                wi = await _over_http(up, count, clients)
+                records.append(_record(f"hints stored, {clients} HTTP connections, {db}", wi, raw))
+    return records
+
+
+def _record(name: str, wi: float, raw: float) -> Record:
+    return Record(
+        name,
+        round(wi, 1),
+        "hints/s",
+        "windowed JetStream publish of the same bytes",
+        round(raw, 1),
+        f"ratio >= {GOAL}",
+        wi / raw >= GOAL,
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hints", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
+    arguments = parser.parse_args()
+    databases = tuple(arguments.database or ["sqlite", "postgresql"])
+    print_records(asyncio.run(measure(arguments.hints, arguments.clients, databases)))

@@ -1,0 +1,232 @@
+"""Notice delivery latency: from the platform's publish to the workload's handler, with many attached.
+
+A `wi up` (no services) runs in a process of its own. ``N`` workloads attach with the SDK (one
+``WorkloadClient`` each, on its own connection: NATS, or the gateway's long poll), or open the gateway's
+Server-Sent Events stream; the platform then publishes ``--notices`` evictions, one every ``--gap-ms``,
+each to a workload drawn at random, and the time from just before the publish to the handler's first
+line (the SSE ``data:`` line) is one sample. Raw: a nats-py request/reply round trip on the same server,
+from this process to a responder in this process. Goals: p99 over NATS at most 2x the raw round trip's
+p99 at 10,000 workloads, and within 20 % from 100 to 10,000 workloads.
+
+Run: ``.venv/bin/python bench/notices.py [--workloads 1,100,1000,10000] [--notices N] [--gap-ms G]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import nats
+from harness import Record, WiUp, percentile, print_records, raise_open_files, wi_up
+from wi_sdk import Eviction, Received, WorkloadClient
+
+from wi.bus import Bus
+from wi.contract import utc_now
+
+GOAL_VS_RAW = 2.0
+GOAL_FLAT = 1.2
+ATTACH_AT_ONCE = 200
+SHARES = (0.5, 0.99, 0.999)
+
+
+class Arrivals:
+    """When each notice reached its handler (perf_counter), and a wake-up for whoever waits on one."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.waiting: dict[str, asyncio.Future[None]] = {}
+
+    def arrived(self, notice_id: str) -> None:
+        """Notes the arrival; the first one counts."""
+        if notice_id not in self.at:
+            self.at[notice_id] = time.perf_counter()
+            if (future := self.waiting.pop(notice_id, None)) is not None and not future.done():
+                future.set_result(None)
+
+
+@asynccontextmanager
+async def _sdk_clients(up: WiUp, url: str, count: int, arrivals: Arrivals) -> AsyncIterator[list[str]]:
+    """``count`` SDK clients attached (handlers running), ``ATTACH_AT_ONCE`` connecting at a time."""
+    async with AsyncExitStack() as stack:
+        names = [f"w{i}" for i in range(count)]
+
+        async def attach(name: str) -> None:
+            client = WorkloadClient(tenant="bench", workload=name, url=url, token=up.tenant_token)
+
+            @client.on(Eviction)
+            async def handle(notice: Received[Eviction]) -> None:
+                arrivals.arrived(notice.notice.notice_id)
+
+            await stack.enter_async_context(client)
+            client.start()
+
+        for start in range(0, count, ATTACH_AT_ONCE):
+            await asyncio.gather(*(attach(n) for n in names[start : start + ATTACH_AT_ONCE]))
+        await asyncio.sleep(1.0)  # every client has subscribed (or long-polls) and read its open notices
+        yield names
+
+
+@asynccontextmanager
+async def _sse_streams(up: WiUp, count: int, arrivals: Arrivals) -> AsyncIterator[list[str]]:
+    """``count`` workloads each reading the gateway's event stream."""
+    names = [f"s{i}" for i in range(count)]
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    headers = {"Authorization": f"Bearer {up.tenant_token}"}
+    async with httpx.AsyncClient(base_url=up.http_url, headers=headers, limits=limits, timeout=None) as http:
+
+        async def read(name: str) -> None:
+            async with http.stream("GET", f"/v1/workloads/{name}/notices/stream") as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        arrivals.arrived(line.split('"notice_id":"', 1)[1].split('"', 1)[0])
+
+        readers = [asyncio.create_task(read(n)) for n in names]
+        await asyncio.sleep(1.0 + count / 200)
+        try:
+            yield names
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+
+async def _deliver(
+    bus: Bus, names: Sequence[str], arrivals: Arrivals, notices: int, gap_s: float
+) -> list[float]:
+    """Publishes ``notices`` evictions to random workloads, paced; the latency of each in ms."""
+    pick = random.Random(7)
+    sent_at: dict[str, float] = {}
+    pending: list[asyncio.Future[None]] = []
+    for _ in range(notices):
+        notice = Eviction(
+            tenant="bench",
+            workload=(workload := pick.choice(names)),
+            instance=f"{workload}-0",
+            reason="spot",
+            not_before=utc_now() + timedelta(minutes=10),
+        )
+        pending.append(
+            arrivals.waiting.setdefault(notice.notice_id, asyncio.get_running_loop().create_future())
+        )
+        sent_at[notice.notice_id] = time.perf_counter()
+        await bus.publish(notice)
+        await asyncio.sleep(gap_s)
+    async with asyncio.timeout(60):
+        await asyncio.gather(*pending)
+    return [(arrivals.at[notice_id] - sent) * 1e3 for notice_id, sent in sent_at.items()]
+
+
+async def _raw_round_trip(up: WiUp, samples: int) -> list[float]:
+    """nats-py request/reply round trips (ms) on the same server, responder in this process."""
+    nc = await nats.connect(up.nats_url, token=up.platform_token)
+    try:
+
+        async def respond(msg: nats.aio.msg.Msg) -> None:
+            await msg.respond(msg.data)
+
+        await nc.subscribe("bench.echo", cb=respond)
+        body = b"x" * 600  # about a notice's size
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            await nc.request("bench.echo", body, timeout=5)
+            times.append((time.perf_counter() - start) * 1e3)
+        return times
+    finally:
+        await nc.close()
+
+
+def _records(path: str, count: int, latencies: list[float], raw: list[float]) -> list[Record]:
+    raw_p = {s: percentile(raw, s) for s in SHARES}
+    records = []
+    for share in SHARES:
+        value = percentile(latencies, share)
+        goal = met = None
+        if path == "NATS" and share == 0.99 and count >= 10_000:
+            goal, met = f"p99 <= {GOAL_VS_RAW}x raw", value <= GOAL_VS_RAW * raw_p[share]
+        records.append(
+            Record(
+                f"notice latency over {path}, {count:,} workloads, p{share * 100:g}",
+                round(value, 2),
+                "ms",
+                "nats-py request/reply round trip",
+                round(raw_p[share], 2),
+                goal,
+                met,
+            )
+        )
+    return records
+
+
+async def measure(
+    workloads: Sequence[int] = (1, 100, 1000, 10_000),
+    notices: int = 1000,
+    gap_ms: float = 5.0,
+    http_workloads: Sequence[int] = (1, 100),
+) -> list[Record]:
+    """Latency percentiles per path and number of workloads, each beside the raw round trip."""
+    raise_open_files()
+    records: list[Record] = []
+    p99_nats: dict[int, float] = {}
+    async with wi_up() as up:
+        bus = await Bus.connect(up.nats_url, source="/bench", token=up.platform_token)
+        try:
+            for path, sizes in (
+                ("NATS", workloads),
+                ("HTTP long poll", http_workloads),
+                ("SSE", http_workloads),
+            ):
+                for count in sizes:
+                    arrivals = Arrivals()
+                    attached = (
+                        _sse_streams(up, count, arrivals)
+                        if path == "SSE"
+                        else _sdk_clients(up, up.nats_url if path == "NATS" else up.http_url, count, arrivals)
+                    )
+                    async with attached as names:
+                        latencies = await _deliver(bus, names, arrivals, notices, gap_ms / 1e3)
+                    raw = await _raw_round_trip(up, notices)
+                    records += _records(path, count, latencies, raw)
+                    if path == "NATS":
+                        p99_nats[count] = percentile(latencies, 0.99)
+        finally:
+            await bus.close()
+    if 100 in p99_nats and (largest := max(p99_nats)) > 100:
+        growth = p99_nats[largest] / p99_nats[100]
+        records.append(
+            Record(
+                f"notice p99 over NATS, {largest:,} against 100 workloads",
+                round(growth, 3),
+                "x",
+                goal=f"<= {GOAL_FLAT}",
+                met=growth <= GOAL_FLAT,
+            )
+        )
+    return records
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workloads", default="1,100,1000,10000")
+    parser.add_argument("--http-workloads", default="1,100")
+    parser.add_argument("--notices", type=int, default=1000)
+    parser.add_argument("--gap-ms", type=float, default=5.0)
+    arguments = parser.parse_args()
+    print_records(
+        asyncio.run(
+            measure(
+                [int(n) for n in arguments.workloads.split(",")],
+                arguments.notices,
+                arguments.gap_ms,
+                [int(n) for n in arguments.http_workloads.split(",") if n],
+            )
+        )
+    )
