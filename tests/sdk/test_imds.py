@@ -1,0 +1,299 @@
+"""`wi imds` against a running platform, read by the clouds' own clients: the `ec2-metadata` package, and
+`curl` exactly as AWS's, Azure's and GCE's documentation shows it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ec2_metadata import EC2Metadata
+from wi_sdk import Evictability, WorkloadClient
+from wi_sdk.imds import ImdsAgent
+
+from tests.platform import Running, eventually, notice_state
+from wi.contract import CapacityPressure, Eviction, Maintenance, NoticeState, utc_now
+from wi.engine import DecisionLog
+
+WI = Path(sys.executable).parent / "wi"
+
+
+async def _run(*argv: str) -> str:
+    """Runs a command to its end; returns its stdout (it must succeed)."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _evict(running: Running, workload: str, min_notice_s: int) -> Eviction:
+    """The workload says it is evictable with ``min_notice_s`` of notice and deploys one instance
+    (``train-0``); capacity pressure then makes the spot-harvest service evict it. Returns the notice
+    WI recorded."""
+    async with WorkloadClient(
+        tenant="acme", workload=workload, url=running.endpoints.nats_url, token=running.acme
+    ) as client:
+        await client.hint(client.new(Evictability, evictable=True, min_notice_s=min_notice_s))
+        await client.deploy(deployment="train", instances=1, cores=16, memory_gb=64)
+    store = running.platform.store
+    assert store is not None
+    audit = DecisionLog(store.engine)
+    await eventually(lambda: audit.recent("allocator"))
+    [placed] = audit.recent("allocator")
+    cluster = placed.detail["servers"][0].split("-")[0]
+    await running.bus.publish(
+        CapacityPressure(cluster=cluster, pool="spot", cores_needed=16, needed_within_s=5)
+    )
+
+    def evictions() -> list[Eviction]:
+        return [s.notice for s in store.notices("acme", workload) if isinstance(s.notice, Eviction)]
+
+    await eventually(evictions)
+    [eviction] = evictions()
+    assert eviction.instance == "train-0"
+    return eviction
+
+
+async def _eventually_read(predicate: Callable[[], object]) -> None:
+    """Waits until a blocking read (run in a thread) comes true."""
+    async with asyncio.timeout(15):
+        while not await asyncio.to_thread(predicate):  # noqa: ASYNC110  # the agent answers over HTTP
+            await asyncio.sleep(0.05)
+
+
+def _lead_time(notice: Eviction | Maintenance) -> timedelta:
+    return notice.not_before - notice.issued_at
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+@pytest.fixture
+async def wi_imds(running: Running) -> AsyncIterator[str]:
+    """`wi imds` for acme/etl/train-0 over NATS, as a workload's operator starts it; yields its URL."""
+    process = await asyncio.create_subprocess_exec(
+        str(WI),
+        "imds",
+        "--tenant",
+        "acme",
+        "--workload",
+        "etl",
+        "--instance",
+        "train-0",
+        "--url",
+        running.endpoints.nats_url,
+        "--listen",
+        "127.0.0.1:0",
+        env={**os.environ, "WI_TOKEN": running.acme},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        line = (await process.stdout.readline()).decode()
+    assert line.startswith("serving acme/etl/train-0 on http://"), line
+    try:
+        yield line.split(" on ")[1].strip()
+    finally:
+        process.terminate()
+        assert await process.wait() == 0
+
+
+@pytest.fixture
+async def agent(running: Running) -> AsyncIterator[ImdsAgent]:
+    """The agent in this process for acme/batch/train-0 over HTTP, on any free port."""
+    async with ImdsAgent(
+        tenant="acme",
+        workload="batch",
+        instance="train-0",
+        url=running.endpoints.http_url,
+        token=running.acme,
+        port=0,
+    ) as started:
+        yield started
+
+
+async def test_aws_clients_read_the_eviction_with_the_lead_time_the_workload_asked_for(
+    running: Running, wi_imds: str
+) -> None:
+    metadata = EC2Metadata()
+    metadata.service_url = f"{wi_imds}/latest/"
+    metadata.metadata_url = f"{metadata.service_url}meta-data/"
+    assert await asyncio.to_thread(lambda: metadata.spot_instance_action) is None  # 404: nothing scheduled
+
+    eviction = await _evict(running, "etl", min_notice_s=600)
+    assert _lead_time(eviction) == timedelta(seconds=600)
+    await _eventually_read(lambda: metadata.spot_instance_action is not None)
+    action = await asyncio.to_thread(lambda: metadata.spot_instance_action)
+    assert action is not None
+    assert (action.action, action.time) == ("stop", _whole_seconds(eviction.not_before))
+
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html
+    documented = (
+        f'TOKEN=`curl -X PUT "{wi_imds}/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 21600"` '
+        f'&& curl -H "X-aws-ec2-metadata-token: $TOKEN" {wi_imds}/latest/meta-data/spot/instance-action'
+    )
+    read = json.loads(await _run("bash", "-c", documented))
+    assert read == {"action": "stop", "time": f"{eviction.not_before:%Y-%m-%dT%H:%M:%S}Z"}
+    without_token = await _run(
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        f"{wi_imds}/latest/meta-data/spot/instance-action",
+    )
+    assert without_token == "401"  # IMDSv1 is off unless --imdsv1
+
+
+async def test_an_azure_polling_loop_sees_the_preemption_and_its_start_request_acks_it_in_wi(
+    running: Running, agent: ImdsAgent
+) -> None:
+    eviction = await _evict(running, "batch", min_notice_s=300)
+    # https://learn.microsoft.com/azure/virtual-machines/linux/scheduled-events
+    endpoint = f"{agent.url}/metadata/scheduledevents?api-version=2020-07-01"
+
+    async def poll() -> Any:
+        return json.loads(await _run("curl", "-s", "-H", "Metadata:true", endpoint))
+
+    async with asyncio.timeout(15):
+        while not (document := await poll())["Events"]:  # noqa: ASYNC110  # a polling loop, as Azure's
+            await asyncio.sleep(0.05)
+    [event] = document["Events"]
+    assert event == {
+        "EventId": event["EventId"],
+        "EventStatus": "Scheduled",
+        "EventType": "Preempt",
+        "ResourceType": "VirtualMachine",
+        "Resources": ["train-0"],
+        "NotBefore": event["NotBefore"],
+        "Description": event["Description"],
+        "EventSource": "Platform",
+        "DurationInSeconds": -1,
+    }
+    not_before = parsedate_to_datetime(event["NotBefore"])
+    assert not_before == _whole_seconds(eviction.not_before)
+    assert _lead_time(eviction) == timedelta(seconds=300)
+
+    approval = json.dumps({"StartRequests": [{"EventId": event["EventId"]}]})
+    await _run("curl", "-s", "-f", "-H", "Metadata:true", "-X", "POST", "-d", approval, endpoint)
+    await eventually(lambda: notice_state(running, eviction.notice_id) == NoticeState.ACKED)
+    assert running.platform.store is not None
+    audit = DecisionLog(running.platform.store.engine)
+    await eventually(lambda: any(d.action == "evict" for d in audit.recent("spot-harvest")))
+
+    after = await poll()
+    [started] = after["Events"]
+    assert (started["EventStatus"], started["NotBefore"]) == ("Started", "")
+    assert after["DocumentIncarnation"] > document["DocumentIncarnation"]
+    refused = await _run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", endpoint)
+    assert refused == "400"  # no Metadata: true header
+
+
+async def test_maintenance_wakes_a_gce_wait_for_change_and_shows_in_every_format(
+    running: Running, agent: ImdsAgent
+) -> None:
+    flavor = "Metadata-Flavor: Google"
+    base = f"{agent.url}/computeMetadata/v1/instance"
+    # https://cloud.google.com/compute/docs/metadata/querying-metadata#waitforchange
+    headers = await _run(
+        "curl", "-s", "-D", "-", "-o", "/dev/null", "-H", flavor, f"{base}/maintenance-event"
+    )
+    [etag] = [
+        line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("etag:")
+    ]
+    assert (
+        await _run("curl", "-s", "-H", flavor, f"{base}/maintenance-event?wait_for_change=true&timeout_sec=1")
+        == "NONE"
+    )
+    waiting = asyncio.create_task(
+        _run("curl", "-s", "-H", flavor, f"{base}/maintenance-event?wait_for_change=true&last_etag={etag}")
+    )
+    maintenance = Maintenance(
+        tenant="acme",
+        workload="batch",
+        instance="train-0",
+        type="live_migration",
+        not_before=utc_now() + timedelta(minutes=10),
+        expected_duration_s=60,
+    )
+    await running.bus.publish(maintenance)
+    async with asyncio.timeout(15):
+        assert await waiting == "MIGRATE_ON_HOST_MAINTENANCE"
+    assert await _run("curl", "-s", "-H", flavor, f"{base}/preempted") == "FALSE"
+
+    token = await _run(
+        "curl",
+        "-s",
+        "-X",
+        "PUT",
+        f"{agent.url}/latest/api/token",
+        "-H",
+        "X-aws-ec2-metadata-token-ttl-seconds: 60",
+    )
+    scheduled = json.loads(
+        await _run(
+            "curl",
+            "-s",
+            "-H",
+            f"X-aws-ec2-metadata-token: {token}",
+            f"{agent.url}/latest/meta-data/events/maintenance/scheduled",
+        )
+    )
+    [event] = scheduled
+    assert (event["Code"], event["State"]) == ("system-maintenance", "active")
+    assert datetime.strptime(event["NotBefore"], "%d %b %Y %H:%M:%S %Z").replace(
+        tzinfo=UTC
+    ) == _whole_seconds(maintenance.not_before)
+    assert event["EventId"].startswith("instance-event-")
+
+    azure = json.loads(
+        await _run(
+            "curl",
+            "-s",
+            "-H",
+            "Metadata:true",
+            f"{agent.url}/metadata/scheduledevents?api-version=2020-07-01",
+        )
+    )
+    [freeze] = azure["Events"]
+    assert (freeze["EventType"], freeze["DurationInSeconds"], freeze["EventStatus"]) == (
+        "Freeze",
+        60,
+        "Scheduled",
+    )
+
+
+async def test_imdsv2_tokens_follow_the_aws_rules() -> None:
+    agent = ImdsAgent(tenant="acme", workload="etl", instance="etl-0", url="http://127.0.0.1:1")
+    v1 = ImdsAgent(tenant="acme", workload="etl", instance="etl-0", url="http://127.0.0.1:1", imdsv1=True)
+    action = "/latest/meta-data/spot/instance-action"
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(agent.app), base_url="http://imds") as http,
+        httpx.AsyncClient(transport=httpx.ASGITransport(v1.app), base_url="http://imds") as http_v1,
+    ):
+        for ttl in (None, "0", "21601", "soon"):
+            headers = {} if ttl is None else {"X-aws-ec2-metadata-token-ttl-seconds": ttl}
+            assert (await http.put("/latest/api/token", headers=headers)).status_code == 400
+        proxied = {"X-aws-ec2-metadata-token-ttl-seconds": "60", "X-Forwarded-For": "10.0.0.1"}
+        assert (await http.put("/latest/api/token", headers=proxied)).status_code == 403
+        issued = await http.put("/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        assert issued.headers["X-aws-ec2-metadata-token-ttl-seconds"] == "60"
+        assert (await http.get(action, headers={"X-aws-ec2-metadata-token": issued.text})).status_code == 404
+        assert (await http.get(action, headers={"X-aws-ec2-metadata-token": "forged"})).status_code == 401
+        assert (await http.get(action)).status_code == 401
+        assert (await http_v1.get(action)).status_code == 404  # IMDSv1: no token needed, nothing scheduled
+        assert (await http.get("/computeMetadata/v1/instance/preempted")).status_code == 403
+    await agent.client.close()
+    await v1.client.close()
