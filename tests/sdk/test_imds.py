@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from ec2_metadata import EC2Metadata
-from wi_sdk import Evictability, WorkloadClient
+from wi_sdk import Evictability, Received, WorkloadClient
 from wi_sdk.imds import ImdsAgent
 
 from tests.platform import Running, eventually, notice_state
@@ -24,6 +24,7 @@ from wi.contract import CapacityPressure, Eviction, Maintenance, NoticeState, ut
 from wi.engine import DecisionLog
 
 WI = Path(sys.executable).parent / "wi"
+TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 
 
 async def _run(*argv: str) -> str:
@@ -69,6 +70,11 @@ async def _eventually_read(predicate: Callable[[], object]) -> None:
     async with asyncio.timeout(15):
         while not await asyncio.to_thread(predicate):  # noqa: ASYNC110  # the agent answers over HTTP
             await asyncio.sleep(0.05)
+
+
+async def _curl(*argv: str) -> str:
+    """curl, quiet; returns what it read."""
+    return await _run("curl", "-s", *argv)
 
 
 def _lead_time(notice: Eviction | Maintenance) -> timedelta:
@@ -201,78 +207,56 @@ async def test_an_azure_polling_loop_sees_the_preemption_and_its_start_request_a
     assert refused == "400"  # no Metadata: true header
 
 
-async def test_maintenance_wakes_a_gce_wait_for_change_and_shows_in_every_format(
-    running: Running, agent: ImdsAgent
-) -> None:
-    flavor = "Metadata-Flavor: Google"
-    base = f"{agent.url}/computeMetadata/v1/instance"
-    # https://cloud.google.com/compute/docs/metadata/querying-metadata#waitforchange
-    headers = await _run(
-        "curl", "-s", "-D", "-", "-o", "/dev/null", "-H", flavor, f"{base}/maintenance-event"
-    )
-    [etag] = [
-        line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("etag:")
-    ]
-    assert (
-        await _run("curl", "-s", "-H", flavor, f"{base}/maintenance-event?wait_for_change=true&timeout_sec=1")
-        == "NONE"
-    )
-    waiting = asyncio.create_task(
-        _run("curl", "-s", "-H", flavor, f"{base}/maintenance-event?wait_for_change=true&last_etag={etag}")
-    )
-    maintenance = Maintenance(
-        tenant="acme",
-        workload="batch",
-        instance="train-0",
-        type="live_migration",
-        not_before=utc_now() + timedelta(minutes=10),
-        expected_duration_s=60,
-    )
-    await running.bus.publish(maintenance)
-    async with asyncio.timeout(15):
-        assert await waiting == "MIGRATE_ON_HOST_MAINTENANCE"
-    assert await _run("curl", "-s", "-H", flavor, f"{base}/preempted") == "FALSE"
+async def test_maintenance_wakes_a_gce_wait_for_change_and_shows_in_every_format(running: Running) -> None:
+    nats, token = running.endpoints.nats_url, running.acme
+    seen_by_the_workload: list[str] = []
+    async with (
+        ImdsAgent(
+            tenant="acme", workload="batch", instance="train-0", url=nats, token=token, port=0
+        ) as agent,
+        WorkloadClient(tenant="acme", workload="batch", url=nats, token=token) as workload,
+    ):
 
-    token = await _run(
-        "curl",
-        "-s",
-        "-X",
-        "PUT",
-        f"{agent.url}/latest/api/token",
-        "-H",
-        "X-aws-ec2-metadata-token-ttl-seconds: 60",
-    )
-    scheduled = json.loads(
-        await _run(
-            "curl",
-            "-s",
-            "-H",
-            f"X-aws-ec2-metadata-token: {token}",
-            f"{agent.url}/latest/meta-data/events/maintenance/scheduled",
-        )
-    )
-    [event] = scheduled
-    assert (event["Code"], event["State"]) == ("system-maintenance", "active")
-    assert datetime.strptime(event["NotBefore"], "%d %b %Y %H:%M:%S %Z").replace(
-        tzinfo=UTC
-    ) == _whole_seconds(maintenance.not_before)
-    assert event["EventId"].startswith("instance-event-")
+        @workload.on(Maintenance)
+        async def note(notice: Received[Maintenance]) -> None:
+            seen_by_the_workload.append(notice.notice.notice_id)
 
-    azure = json.loads(
-        await _run(
-            "curl",
-            "-s",
-            "-H",
-            "Metadata:true",
-            f"{agent.url}/metadata/scheduledevents?api-version=2020-07-01",
+        workload.start()
+        flavor = "Metadata-Flavor: Google"
+        event = f"{agent.url}/computeMetadata/v1/instance/maintenance-event"
+        # https://cloud.google.com/compute/docs/metadata/querying-metadata#waitforchange
+        headers = await _curl("-D", "-", "-o", "/dev/null", "-H", flavor, event)
+        [etag] = [line.split(":")[1].strip() for line in headers.splitlines() if line.startswith("etag:")]
+        assert await _curl("-H", flavor, f"{event}?wait_for_change=true&timeout_sec=1") == "NONE"
+        waiting = asyncio.create_task(_curl("-H", flavor, f"{event}?wait_for_change=true&last_etag={etag}"))
+        maintenance = Maintenance(
+            tenant="acme",
+            workload="batch",
+            instance="train-0",
+            type="live_migration",
+            not_before=utc_now() + timedelta(minutes=10),
+            expected_duration_s=60,
         )
-    )
-    [freeze] = azure["Events"]
-    assert (freeze["EventType"], freeze["DurationInSeconds"], freeze["EventStatus"]) == (
-        "Freeze",
-        60,
-        "Scheduled",
-    )
+        await running.bus.publish(maintenance)
+        async with asyncio.timeout(15):
+            assert await waiting == "MIGRATE_ON_HOST_MAINTENANCE"
+        assert await _curl("-H", flavor, f"{agent.url}/computeMetadata/v1/instance/preempted") == "FALSE"
+        await eventually(lambda: seen_by_the_workload == [maintenance.notice_id])  # the agent took no share
+
+        aws = await _curl("-X", "PUT", f"{agent.url}/latest/api/token", "-H", f"{TTL}: 60")
+        scheduled = f"{agent.url}/latest/meta-data/events/maintenance/scheduled"
+        [scheduled_event] = json.loads(await _curl("-H", f"X-aws-ec2-metadata-token: {aws}", scheduled))
+        assert (scheduled_event["Code"], scheduled_event["State"]) == ("system-maintenance", "active")
+        not_before = datetime.strptime(scheduled_event["NotBefore"], "%d %b %Y %H:%M:%S GMT")
+        assert not_before.replace(tzinfo=UTC) == _whole_seconds(maintenance.not_before)
+
+        azure = f"{agent.url}/metadata/scheduledevents?api-version=2020-07-01"
+        [freeze] = json.loads(await _curl("-H", "Metadata:true", azure))["Events"]
+        assert (freeze["EventType"], freeze["DurationInSeconds"], freeze["EventStatus"]) == (
+            "Freeze",
+            60,
+            "Scheduled",
+        )
 
 
 async def test_imdsv2_tokens_follow_the_aws_rules() -> None:

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from wi.contract import CostOffer, Eviction, Maintenance, PowerEvent, Reconfiguration, Resize
 
 from .._client import Received, WorkloadClient
+from .._nats import NatsTransport
 from .._transport import Transport
 from ._aws import aws_routes
 from ._azure import azure_routes
@@ -47,7 +48,9 @@ class ImdsAgent:
 
     ``async with ImdsAgent(tenant=..., workload=..., instance=..., url=..., token=...) as agent:`` connects
     to WI (``url`` as for ``WorkloadClient``), then serves on ``host:port`` (port 0: any free port; see
-    ``agent.url``). IMDSv1 (AWS reads without a session token) is refused unless ``imdsv1``.
+    ``agent.url``). IMDSv1 (AWS reads without a session token) is refused unless ``imdsv1``. It reads every
+    notice of the workload, beside the workload's own clients and the agents of its other instances, and
+    serves those of its instance.
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class ImdsAgent:
         transport: Transport | None = None,
     ) -> None:
         self.instance = instance
+        if transport is None and url.startswith(("nats://", "tls://")):  # not in the workload's queue group:
+            transport = NatsTransport(url, tenant, workload, token, share_notices=False)  # every notice
         self.client = WorkloadClient(
             tenant=tenant, workload=workload, url=url, token=token, instance=instance, transport=transport
         )
