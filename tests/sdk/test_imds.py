@@ -259,25 +259,100 @@ async def test_maintenance_wakes_a_gce_wait_for_change_and_shows_in_every_format
         )
 
 
-async def test_imdsv2_tokens_follow_the_aws_rules() -> None:
+@pytest.fixture
+async def offline() -> AsyncIterator[tuple[ImdsAgent, httpx.AsyncClient]]:
+    """An agent's app and its notices, without WI: for the rules of each format, and notices held by hand."""
     agent = ImdsAgent(tenant="acme", workload="etl", instance="etl-0", url="http://127.0.0.1:1")
-    v1 = ImdsAgent(tenant="acme", workload="etl", instance="etl-0", url="http://127.0.0.1:1", imdsv1=True)
-    action = "/latest/meta-data/spot/instance-action"
-    async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(agent.app), base_url="http://imds") as http,
-        httpx.AsyncClient(transport=httpx.ASGITransport(v1.app), base_url="http://imds") as http_v1,
-    ):
-        for ttl in (None, "0", "21601", "soon"):
-            headers = {} if ttl is None else {"X-aws-ec2-metadata-token-ttl-seconds": ttl}
-            assert (await http.put("/latest/api/token", headers=headers)).status_code == 400
-        proxied = {"X-aws-ec2-metadata-token-ttl-seconds": "60", "X-Forwarded-For": "10.0.0.1"}
-        assert (await http.put("/latest/api/token", headers=proxied)).status_code == 403
-        issued = await http.put("/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
-        assert issued.headers["X-aws-ec2-metadata-token-ttl-seconds"] == "60"
-        assert (await http.get(action, headers={"X-aws-ec2-metadata-token": issued.text})).status_code == 404
-        assert (await http.get(action, headers={"X-aws-ec2-metadata-token": "forged"})).status_code == 401
-        assert (await http.get(action)).status_code == 401
-        assert (await http_v1.get(action)).status_code == 404  # IMDSv1: no token needed, nothing scheduled
-        assert (await http.get("/computeMetadata/v1/instance/preempted")).status_code == 403
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(agent.app), base_url="http://imds") as http:
+        yield agent, http
+    agent.notices.close()
     await agent.client.close()
+
+
+async def test_imdsv2_tokens_follow_the_aws_rules(offline: tuple[ImdsAgent, httpx.AsyncClient]) -> None:
+    _, http = offline
+    action = "/latest/meta-data/spot/instance-action"
+    for ttl in (None, "0", "21601", "soon"):
+        assert (
+            await http.put("/latest/api/token", headers={} if ttl is None else {TTL: ttl})
+        ).status_code == 400
+    proxied = {TTL: "60", "X-Forwarded-For": "10.0.0.1"}
+    assert (await http.put("/latest/api/token", headers=proxied)).status_code == 403
+    issued = await http.put("/latest/api/token", headers={TTL: "60"})
+    assert issued.headers[TTL] == "60"
+    assert (await http.get(action, headers={"X-aws-ec2-metadata-token": issued.text})).status_code == 404
+    assert (await http.get(action, headers={"X-aws-ec2-metadata-token": "forged"})).status_code == 401
+    assert (await http.get(action)).status_code == 401
+    v1 = ImdsAgent(tenant="acme", workload="etl", instance="etl-0", url="http://127.0.0.1:1", imdsv1=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(v1.app), base_url="http://imds") as http_v1:
+        assert (await http_v1.get(action)).status_code == 404  # IMDSv1: no token needed, nothing scheduled
     await v1.client.close()
+
+
+async def test_azure_and_gce_refuse_what_their_services_refuse(
+    offline: tuple[ImdsAgent, httpx.AsyncClient],
+) -> None:
+    agent, http = offline
+    events = "/metadata/scheduledevents"
+    for headers, params in (
+        ({}, {"api-version": "2020-07-01"}),
+        ({"Metadata": "true"}, {}),
+        ({"Metadata": "true"}, {"api-version": "2031-01-01"}),
+    ):
+        assert (await http.get(events, headers=headers, params=params)).status_code == 400
+    metadata, version = {"Metadata": "true"}, {"api-version": "2020-07-01"}
+    assert (
+        await http.post(events, content=b'{"Start": []}', headers=metadata, params=version)
+    ).status_code == 400
+    unknown = {"StartRequests": [{"EventId": "602d9444-d2cd-49c7-8624-8643e7171297"}]}
+    assert (await http.post(events, json=unknown, headers=metadata, params=version)).status_code == 400
+
+    soon = utc_now() + timedelta(minutes=5)
+    only_defer = Maintenance(
+        tenant="acme",
+        workload="etl",
+        instance="etl-0",
+        type="reboot",
+        not_before=soon,
+        expected_duration_s=30,
+        deferrable_until=soon + timedelta(hours=1),
+        responses=["defer"],
+    )
+    agent.notices.add_maintenance(Received(agent.client, only_defer))
+    [reboot] = (await http.get(events, headers=metadata, params=version)).json()["Events"]
+    approval = {"StartRequests": [{"EventId": reboot["EventId"]}]}
+    assert (await http.post(events, json=approval, headers=metadata, params=version)).status_code == 409
+
+    preempted = "/computeMetadata/v1/instance/preempted"
+    assert (await http.get(preempted)).status_code == 403
+    google = {"Metadata-Flavor": "Google"}
+    assert (
+        await http.get(preempted, headers=google, params={"wait_for_change": "true", "timeout_sec": "x"})
+    ).status_code == 400
+
+
+async def test_a_maintenance_that_ends_wakes_gce_waiters_and_leaves_every_format(
+    offline: tuple[ImdsAgent, httpx.AsyncClient],
+) -> None:
+    agent, http = offline
+    google = {"Metadata-Flavor": "Google"}
+    event = "/computeMetadata/v1/instance/maintenance-event"
+    brief = Maintenance(
+        tenant="acme",
+        workload="etl",
+        instance="etl-0",
+        type="reboot",
+        not_before=utc_now() + timedelta(seconds=1),
+        expected_duration_s=0,
+    )
+    agent.notices.add_maintenance(Received(agent.client, brief))
+    during = await http.get(event, headers=google)
+    assert during.text == "TERMINATE_ON_HOST_MAINTENANCE"
+    after = await http.get(
+        event, headers=google, params={"wait_for_change": "true", "last_etag": during.headers["ETag"]}
+    )
+    assert after.text == "NONE"  # woken by time alone: nothing arrived
+    azure = await http.get(
+        "/metadata/scheduledevents", headers={"Metadata": "true"}, params={"api-version": "2019-08-01"}
+    )
+    assert azure.json()["Events"] == []

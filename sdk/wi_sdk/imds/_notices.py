@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from wi.contract import Eviction, Maintenance, utc_now
+from wi.contract import Eviction, Maintenance, ResponseAction, utc_now
 
 from .._client import Received
+from .._errors import ConflictError
 
 
 def maintenance_ends_at(notice: Maintenance) -> datetime:
@@ -66,8 +67,13 @@ class InstanceNotices:
 
     async def ack(self, notice_id: str, reason: str) -> None:
         """Answers a held notice with WI's ack. Raises KeyError for a notice not held, and the SDK's errors
-        (``ConflictError`` once the deadline passed, ``TransportError``) when WI cannot take it."""
+        (``ConflictError`` when the notice allows no ack or its deadline passed, ``TransportError``) when
+        WI cannot take it."""
         received = self._evictions.get(notice_id) or self._maintenances[notice_id]
+        if ResponseAction.ACK not in received.notice.responses:
+            raise ConflictError(
+                f"notice {notice_id} allows no ack, only {', '.join(received.notice.responses)}"
+            )
         await received.ack(reason)
         self._acked.add(notice_id)
         self._changed_now()
