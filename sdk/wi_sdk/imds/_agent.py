@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from wi.contract import CostOffer, Eviction, Maintenance, PowerEvent, Reconfiguration, Resize
+from wi.contract import CostOffer, Eviction, Maintenance, Placement, PowerEvent, Reconfiguration, Resize
 
 from .._client import Received, WorkloadClient
 from .._nats import NatsTransport
@@ -29,8 +29,9 @@ log = logging.getLogger("wi_sdk.imds")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8169
 """An unprivileged port; the README shows how to reach the agent at 169.254.169.254:80."""
-WI_ONLY = (PowerEvent, Resize, CostOffer, Reconfiguration)
-"""Notices no cloud's metadata service has a format for: the workload answers them through the SDK."""
+WI_ONLY = (PowerEvent, Resize, CostOffer, Reconfiguration, Placement)
+"""Notices no cloud's metadata service has a format for: the workload reads and answers them through the
+SDK."""
 SHUTDOWN_GRACE_S = 1
 """How long requests in flight may take to finish once the agent stops (long polls return at once)."""
 
@@ -119,12 +120,14 @@ class ImdsAgent:
     async def close(self) -> None:
         """Answers the readers waiting for a change, stops serving and disconnects from WI."""
         self.notices.close()
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
-        if self._socket is not None:
-            self._socket.close()
-        await self.client.close()
+        try:
+            if self._server is not None and self._serving is not None:
+                self._server.should_exit = True
+                await self._serving
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+            await self.client.close()
 
     def _mine(self, received: Received[Eviction] | Received[Maintenance]) -> bool:
         notice = received.notice
@@ -145,7 +148,7 @@ class ImdsAgent:
     async def _leave_to_the_sdk(self, received: Received[Any]) -> None:
         notice = received.notice
         log.info(
-            "%s %s: WI-only, no cloud format carries it; answer it with the SDK",
+            "%s %s: WI-only, no cloud format carries it; read and answer it with the SDK",
             notice.kind,
             notice.notice_id,
         )

@@ -68,9 +68,9 @@ def azure_routes(notices: InstanceNotices) -> list[BaseRoute]:
         return None
 
     async def document(request: Request) -> Response:
-        return refused(request) or JSONResponse(
-            {"DocumentIncarnation": notices.incarnation, "Events": _events(notices)}
-        )
+        if (refusal := refused(request)) is not None:
+            return refusal
+        return JSONResponse({"DocumentIncarnation": notices.incarnation, "Events": _events(notices)})
 
     async def start_requests(request: Request) -> Response:
         if (refusal := refused(request)) is not None:

@@ -4,6 +4,7 @@ a signal for readers that wait for a change."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from wi.contract import Eviction, Maintenance, ResponseAction, utc_now
@@ -66,10 +67,12 @@ class InstanceNotices:
         return notice.notice_id in self._acked or notice.not_before <= (now or utc_now())
 
     async def ack(self, notice_id: str, reason: str) -> None:
-        """Answers a held notice with WI's ack. Raises KeyError for a notice not held, and the SDK's errors
-        (``ConflictError`` when the notice allows no ack or its deadline passed, ``TransportError``) when
-        WI cannot take it."""
+        """Answers a held notice with WI's ack, once (approving it again changes nothing). Raises KeyError
+        for a notice not held, and the SDK's errors (``ConflictError`` when the notice allows no ack or its
+        deadline passed, ``TransportError``) when WI cannot take it."""
         received = self._evictions.get(notice_id) or self._maintenances[notice_id]
+        if notice_id in self._acked:
+            return
         if ResponseAction.ACK not in received.notice.responses:
             raise ConflictError(
                 f"notice {notice_id} allows no ack, only {', '.join(received.notice.responses)}"
@@ -80,13 +83,9 @@ class InstanceNotices:
 
     async def wait_for_change(self, timeout_s: float | None) -> None:
         """Returns at the next change, after ``timeout_s`` seconds, or once the agent stops."""
-        if self.closed:
-            return
-        changed = self._changed
-        try:
-            await asyncio.wait_for(changed.wait(), timeout_s)
-        except TimeoutError:
-            return
+        if not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout_s)
 
     def close(self) -> None:
         """Stops the timers and releases every waiting reader."""
