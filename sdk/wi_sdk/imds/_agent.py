@@ -89,20 +89,23 @@ class ImdsAgent:
     @property
     def url(self) -> str:
         """The base URL the agent serves on, once started."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def __aenter__(self) -> ImdsAgent:
         """Connects to WI (failing as ``WorkloadClient`` does for a bad token), then starts serving."""
         await self.client.__aenter__()
         try:
             self.client.start()
-            self._socket = socket.create_server((self.host, self.port))
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            self._socket = socket.create_server((self.host, self.port), family=family)
             self.host, self.port = self._socket.getsockname()[:2]
             config = uvicorn.Config(
                 self.app,
                 lifespan="off",
                 log_level="warning",
                 access_log=False,
+                server_header=False,
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             )
             self._server = _QuietUvicorn(config)
