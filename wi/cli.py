@@ -1,6 +1,6 @@
 """The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``
 for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for people working with a workload through a
-gateway."""
+gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a workload's instance."""
 
 from __future__ import annotations
 
@@ -130,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--url", help="the gateway, e.g. http://127.0.0.1:8080 (WI_URL)")
         command.add_argument("--token", help="a tenant token (WI_TOKEN)")
 
+    commands.add_parser(  # its arguments are wi_sdk.imds's own: main hands them over before parsing
+        "imds",
+        add_help=False,
+        help="serve an instance's notices as AWS's, Azure's and GCE's metadata services do (wi imds --help)",
+    )
+
     schemas = commands.add_parser("schemas", help="the contract's JSON Schema and AsyncAPI documents")
     schemas_commands = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
     export = schemas_commands.add_parser("export", help="write schemas/ from the models")
@@ -241,6 +247,11 @@ def _console(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``wi`` command; returns its exit code."""
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["imds"]:
+        from wi_sdk.imds import main as imds
+
+        return imds(given[1:], prog="wi imds")
     args = _parser().parse_args(argv)
     if args.command == "schemas":
         from wi.schema_export import export

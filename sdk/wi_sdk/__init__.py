@@ -2,6 +2,7 @@
 
 ``WorkloadClient`` sends hints and deployment requests and runs handlers for notices, over NATS or HTTP.
 The v1 hint and notice models are re-exported for convenience. Errors: see ``wi_sdk._errors``.
+``wi_sdk.imds`` (the ``imds`` extra) serves a workload's notices in the clouds' metadata formats.
 """
 
 from wi.contract import (

@@ -47,17 +47,27 @@ class NatsTransport:
     """Publishes to the bus and receives notices from the workload's durable consumer.
 
     The token is the connection's NATS token; with ``token_as_password`` it is the password of the user
-    named by its id instead (for tools that cannot send a token).
+    named by its id instead (for tools that cannot send a token). The workload's processes share its
+    notices (each arrives at one of them); with ``share_notices=False`` this one receives every notice as
+    it arrives, as an agent for one instance must (``wi imds``).
     """
 
     def __init__(
-        self, url: str, tenant: str, workload: str, token: str | None, *, token_as_password: bool = False
+        self,
+        url: str,
+        tenant: str,
+        workload: str,
+        token: str | None,
+        *,
+        token_as_password: bool = False,
+        share_notices: bool = True,
     ) -> None:
         self.url = url
         self.tenant = tenant
         self.workload = workload
         self.token = token
         self.token_as_password = token_as_password
+        self.share_notices = share_notices
         self.bus: Bus | None = None
 
     async def open(self) -> None:
@@ -138,7 +148,9 @@ class NatsTransport:
             arrived.put_nowait(msg)
 
         subscription = await bus.nc.subscribe(
-            deliver_subjects(self.tenant, self.workload), queue=DELIVER_GROUP, cb=enqueue
+            deliver_subjects(self.tenant, self.workload),
+            queue=DELIVER_GROUP if self.share_notices else "",
+            cb=enqueue,
         )
         forget = bus.on_reconnect(lambda: arrived.put_nowait(None))
         try:
