@@ -22,6 +22,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import numpy as np
+from harness import Record, print_records
 from wi_services.allocator import FleetColumns, Usage, place
 
 from wi.contract import (
@@ -177,7 +178,62 @@ def raw_rate(
     return len(work) / (time.perf_counter() - start)
 
 
-def main() -> None:
+def measure(servers: int = 10_000, decisions: int = 20_000, running: int = 10, seed: int = 7) -> list[Record]:
+    """Placements per second on a fleet of ``servers`` and of a tenth of it, against the raw mask and
+    argmax; and how much a decision costs more on the larger fleet. Prints a line per fleet."""
+    rng = np.random.default_rng(seed)
+    work = [(typical_request(n, rng), typical_hints(rng)) for n in range(decisions)]
+    sizes = (max(1, servers // 10), servers)
+    mean = sum(request.instances for request, _ in work) / len(work)
+    print(
+        f"place() alone: {decisions:,} decisions on each fleet, 1-4 instances each (mean {mean:.2f}), "
+        f"mixed hints, seed {seed}\n"
+    )
+    print(
+        f"{'servers':>8}{'running':>10}{'cores used':>12}{'placements/s':>14}{'us/decision':>13}"
+        f"{'raw/s':>11}{'policy/raw':>12}  outcomes"
+    )
+    records, rates = [], {}
+    for size in sizes:
+        columns = FleetColumns.of(synthetic_fleet(size, rng))
+        usage = running_usage(columns, running * size, rng)
+        policy_rate(columns, usage, work[:200])  # warm up as a running service is: its allowances known
+        rate, outcomes = policy_rate(columns, usage, work)
+        raw = raw_rate(columns, usage, work)
+        rates[size] = rate
+        used = usage.cores.sum() / columns.cores.sum()
+        listed = ", ".join(f"{count:,} {outcome}" for outcome, count in sorted(outcomes.items()))
+        print(
+            f"{size:>8,}{running * size:>10,}{used:>11.0%}{rate:>14,.0f}{1e6 / rate:>13.1f}"
+            f"{raw:>11,.0f}{rate / raw:>12.3f}  {listed}"
+        )
+        goal = f">= {GOAL_RATE:,.0f}/s" if size == 10_000 else None
+        records.append(
+            Record(
+                f"allocator place(), {size:,} servers",
+                round(rate, 1),
+                "decisions/s",
+                "one mask and argmax over the fleet",
+                round(raw, 1),
+                goal,
+                rate >= GOAL_RATE if goal else None,
+            )
+        )
+    small, large = sizes
+    growth = rates[small] / rates[large]
+    records.append(
+        Record(
+            f"allocator cost per decision, {large:,} vs {small:,} servers",
+            round(growth, 3),
+            "x",
+            goal=f"<= {GOAL_COST_RATIO:g}",
+            met=growth <= GOAL_COST_RATIO,
+        )
+    )
+    return records
+
+
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -186,48 +242,5 @@ def main() -> None:
     parser.add_argument("--running", type=int, default=10, help="instances running per server")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    work = [(typical_request(n, rng), typical_hints(rng)) for n in range(args.decisions)]
-    sizes = (max(1, args.servers // 10), args.servers)
-    mean = sum(request.instances for request, _ in work) / len(work)
-    print(
-        f"place() alone: {args.decisions:,} decisions on each fleet, 1-4 instances each (mean {mean:.2f}), "
-        f"mixed hints, seed {args.seed}\n"
-    )
-    print(
-        f"{'servers':>8}{'running':>10}{'cores used':>12}{'placements/s':>14}{'us/decision':>13}"
-        f"{'raw/s':>11}{'policy/raw':>12}  outcomes"
-    )
-    costs = {}
-    rates = {}
-    for servers in sizes:
-        columns = FleetColumns.of(synthetic_fleet(servers, rng))
-        running = args.running * servers
-        usage = running_usage(columns, running, rng)
-        policy_rate(columns, usage, work[:200])  # warm up as a running service is: its allowances known
-        rate, outcomes = policy_rate(columns, usage, work)
-        raw = raw_rate(columns, usage, work)
-        rates[servers], costs[servers] = rate, 1 / rate
-        used = usage.cores.sum() / columns.cores.sum()
-        listed = ", ".join(f"{count:,} {outcome}" for outcome, count in sorted(outcomes.items()))
-        print(
-            f"{servers:>8,}{running:>10,}{used:>11.0%}{rate:>14,.0f}{1e6 / rate:>13.1f}"
-            f"{raw:>11,.0f}{rate / raw:>12.3f}  {listed}"
-        )
-    small, large = sizes
-    ratio = costs[large] / costs[small]
-    met = {True: "met", False: "NOT met"}
-    print(
-        f"\ncost per decision, {large:,} vs {small:,} servers: {ratio:.2f}x "
-        f"(goal <= {GOAL_COST_RATIO:g}x: {met[ratio <= GOAL_COST_RATIO]})"
-    )
-    goal = (
-        f"goal >= {GOAL_RATE:,.0f}: {met[rates[large] >= GOAL_RATE]}"
-        if large == 10_000
-        else "goal: on 10,000"
-    )
-    print(f"placements/s on {large:,} servers: {rates[large]:,.0f} ({goal})")
-
-
-if __name__ == "__main__":
-    main()
+    print()
+    print_records(measure(args.servers, args.decisions, args.running, args.seed))

@@ -188,12 +188,12 @@ def _figure(value: float | None) -> str:
 def print_records(records: Sequence[Record]) -> None:
     """One table: each figure, its baseline, the ratio and whether the goal is met."""
     width = max(len(r.name) for r in records)
-    print(f"{'benchmark':<{width}}  {'WI':>12}  {'baseline':>12}  {'ratio':>7}  goal")
+    print(f"{'benchmark':<{width}}  {'WI':>22}  {'baseline':>10}  {'ratio':>7}  goal")
     for r in records:
-        met = "" if r.met is None else (" met" if r.met else " MISSED")
+        met = "" if r.met is None else (" (met)" if r.met else " (MISSED)")
         ratio = "" if r.ratio is None else f"{r.ratio:.3f}"
         print(
-            f"{r.name:<{width}}  {_figure(r.value):>8} {r.unit:<3}  {_figure(r.baseline_value):>12}  "
+            f"{r.name:<{width}}  {_figure(r.value) + ' ' + r.unit:>22}  {_figure(r.baseline_value):>10}  "
             f"{ratio:>7}  {r.goal or ''}{met}"
         )
 

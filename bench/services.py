@@ -20,13 +20,12 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from harness import Record, print_records
+from harness import database as harness_database
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from wi_services.allocator import VmAllocator
 
 from wi.bus import Bus
@@ -37,7 +36,7 @@ from wi.registry import Registry, RegistryStore
 from wi.server import EmbeddedNatsServer
 
 RAW_IN, RAW_OUT = "BENCH_RAW_IN", "BENCH_RAW_OUT"
-POSTGRES = os.environ.get("WI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+GOAL = 0.5
 WI = Path(sys.executable).parent / "wi"
 
 
@@ -133,31 +132,13 @@ async def _registry(
         await task
 
 
-@contextlib.contextmanager
-def _database(kind: str, scratch: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a PostgreSQL database dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{scratch / 'wi.db'}"
-        return
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"wi_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 async def run(count: int, database: str, own_process: bool) -> tuple[float, float]:
     """(raw, WI) decisions per second, measured in one run on one nats-server."""
     with tempfile.TemporaryDirectory() as scratch:
         server = EmbeddedNatsServer(Path(scratch) / "nats", port=0)
         server.start()
         try:
-            with _database(database, Path(scratch)) as url:
+            with harness_database(database, Path(scratch)) as url:
                 bus = await Bus.connect(server.url, source="/bench")
                 await bus.ensure_streams()
                 store = RegistryStore.open(url)
@@ -173,14 +154,26 @@ async def run(count: int, database: str, own_process: bool) -> tuple[float, floa
     return count / raw, count / wi
 
 
-async def main(count: int, databases: list[str]) -> None:
-    print(f"{count} deployment requests, batches of {SERVICE_BATCH}")
-    print(f"{'database':<12}{'registry':<18}{'raw nats-py':>14}{'WI allocator':>16}{'WI/raw':>9}")
+async def measure(count: int = 2000, databases: Sequence[str] = ("sqlite", "postgresql")) -> list[Record]:
+    """Decisions per second of the allocator's runner against raw consume-publish-ack, per database and
+    with the registry in this process or its own."""
+    records = []
     for database in databases:
         for own_process in (False, True):
             raw, wi = await run(count, database, own_process)
-            where = "its own process" if own_process else "same process"
-            print(f"{database:<12}{where:<18}{raw:>10,.0f} m/s{wi:>12,.0f} m/s{wi / raw:>9.3f}")
+            where = "registry in its own process" if own_process else "registry in the same process"
+            records.append(
+                Record(
+                    f"allocator runner, {database}, {where}",
+                    round(wi, 1),
+                    "decisions/s",
+                    "nats-py fetch, publish, ack",
+                    round(raw, 1),
+                    f"ratio >= {GOAL}",
+                    wi / raw >= GOAL,
+                )
+            )
+    return records
 
 
 if __name__ == "__main__":
@@ -190,4 +183,4 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.requests, arguments.database or ["sqlite", "postgresql"]))
+    print_records(asyncio.run(measure(arguments.requests, arguments.database or ["sqlite", "postgresql"])))
