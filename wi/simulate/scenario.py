@@ -229,7 +229,7 @@ def load_scenario(name_or_file: str) -> Scenario:
     try:
         given: dict[str, Any] = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ScenarioError(f"{path}:{exc.lineno}: column {exc.colno}: {exc.msg}") from None
+        raise ScenarioError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     known = {f.name for f in fields(Scenario)} - {"name", "data_dir"}
     unknown = set(given) - known
     if unknown:

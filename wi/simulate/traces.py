@@ -11,7 +11,8 @@ Two VM formats are read:
 LLM requests use Azure's LLM inference trace format, ``TIMESTAMP,ContextTokens,GeneratedTokens``
 (``2023-11-16 18:17:03.9799600``; prompt and output tokens), yours included.
 
-A bad row raises ``TraceError`` naming the file, the line and the column.
+A bad row raises ``TraceError`` naming the file, the line and the column: ``vms.csv: line 3, column
+cores: 2.5 is not a whole number``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ DAY_S = 86_400.0
 
 
 class TraceError(ValueError):
-    """A trace file that cannot be read, with where: ``path:line: column: problem``."""
+    """A trace file that cannot be read, with where: ``path: line N, column NAME: problem``."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _rows(path: Path, columns: Mapping[str, Parse]) -> Iterator[list[Any]]:
         reader = csv.DictReader(handle)
         missing = [name for name in columns if name not in (reader.fieldnames or [])]
         if missing:
-            raise TraceError(f"{path}:1: missing column(s) {', '.join(missing)}")
+            raise TraceError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
         for row in reader:
             parsed = []
             for name, parse in columns.items():
@@ -121,7 +122,7 @@ def _rows(path: Path, columns: Mapping[str, Parse]) -> Iterator[list[Any]]:
                 try:
                     parsed.append(parse((value or "").strip()))
                 except ValueError as exc:
-                    raise TraceError(f"{path}:{reader.line_num}: column {name}: {exc}") from None
+                    raise TraceError(f"{path}: line {reader.line_num}, column {name}: {exc}") from None
             yield parsed
 
 
@@ -191,9 +192,9 @@ def read_vms(path: Path, fmt: VmFormat, server_cores: int, server_memory_gb: flo
         rows = []
         for line, (start, end, cores, memory, priority) in enumerate(_rows(path, spec), start=2):
             if cores != int(cores):
-                raise TraceError(f"{path}:{line}: column cores: {cores:g} is not a whole number")
+                raise TraceError(f"{path}: line {line}, column cores: {cores:g} is not a whole number")
             if end <= start:
-                raise TraceError(f"{path}:{line}: column end_s: {end:g} is not after start_s {start:g}")
+                raise TraceError(f"{path}: line {line}, column end_s: {end:g} is not after start_s {start:g}")
             rows.append((start, end, int(cores), memory, priority == "low"))
     if not rows:
         raise TraceError(f"{path}: no VMs")
