@@ -1,6 +1,6 @@
 """The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``
-for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for people working with a workload through a
-gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a workload's instance."""
+and ``wi simulate`` for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for people working
+with a workload through a gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a workload's instance."""
 
 from __future__ import annotations
 
@@ -136,6 +136,24 @@ def _parser() -> argparse.ArgumentParser:
         help="serve an instance's notices as AWS's, Azure's and GCE's metadata services do (wi imds --help)",
     )
 
+    sim = commands.add_parser(
+        "simulate", help="replay traces through the platform services' policies, without WI and with it"
+    )
+    sim.add_argument(
+        "--scenario",
+        default="default",
+        help="default, small, silent, or a scenario JSON file (default: default)",
+    )
+    sim.add_argument("--out", type=Path, default=Path("simulation"), help="where summary.json and plots go")
+    sim.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    sim.add_argument(
+        "--scale", type=int, help="replay this many times the VMs (a synthetic trace fitted to it)"
+    )
+    sim.add_argument("--servers", type=int, help="the fleet's servers, instead of sizing it from the trace")
+    sim.add_argument(
+        "--no-ablations", action="store_true", help="skip the per-optimization runs (both arms only)"
+    )
+
     schemas = commands.add_parser("schemas", help="the contract's JSON Schema and AsyncAPI documents")
     schemas_commands = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
     export = schemas_commands.add_parser("export", help="write schemas/ from the models")
@@ -245,6 +263,31 @@ def _console(args: argparse.Namespace) -> int:
     return console.notices_respond(args.workload, args.notice_id, args.action, args.until, args.reason)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import time
+    from dataclasses import replace
+
+    from wi.simulate import ScenarioError, TraceError, load_scenario, print_table, simulate, summary, write
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.scale:
+            scenario = replace(scenario, scale=args.scale)
+        if args.servers:
+            scenario = replace(scenario, servers=args.servers)
+        started = time.perf_counter()
+        simulation = simulate(scenario, args.seed, ablations=not args.no_ablations, show_progress=True)
+    except (ScenarioError, TraceError, FileNotFoundError) as exc:
+        print(f"wi simulate: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    result = summary(simulation)
+    print_table(result)
+    written = write(simulation, result, args.out)
+    print(f"simulated in {elapsed:.1f} s; wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``wi`` command; returns its exit code."""
     given = sys.argv[1:] if argv is None else argv
@@ -297,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         return _audit(args)
     if args.command in ("hint", "deployments", "notices"):
         return _console(args)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "demo":
         from wi.demo import run_demo
 

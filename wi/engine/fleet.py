@@ -137,7 +137,8 @@ class Fleet(_FleetModel):
         return self.region(server.region).price_per_core_hour * self.pool_price_factors[server.pool]
 
 
-def _public_carbon(path: Path) -> dict[str, float]:
+def public_carbon(path: Path = REGION_DATA) -> dict[str, float]:
+    """Each region's average grid carbon intensity (gCO2/kWh) in Azure's public region data; {} without it."""
     if not path.is_file():
         return {}
     with path.open(newline="") as rows:
@@ -147,7 +148,7 @@ def _public_carbon(path: Path) -> dict[str, float]:
 def load_fleet(path: Path = SAMPLE_FLEET, region_data: Path = REGION_DATA) -> Fleet:
     """Reads a fleet file; fills in each region's carbon intensity from the public data where missing."""
     fleet = Fleet.model_validate_json(path.read_text())
-    carbon = _public_carbon(region_data)
+    carbon = public_carbon(region_data)
     regions = [
         r
         if r.carbon_g_per_kwh is not None or r.name not in carbon

@@ -48,6 +48,8 @@ class VmAllocator(PlatformService):
         super().__init__(context)
         self.goal = Goal(context.placement_goal)
         self.columns = FleetColumns.of(self.fleet)
+        self._servers = {server.id: server for server in self.fleet.servers}
+        """Server id to server: a placement reads its chosen servers' cluster and pool without a scan."""
         self._usage = Usage.empty(self.columns)
         self._synced: tuple[Inventory | None, int] = (None, 0)
         """The inventory ``_usage`` mirrors, and how far (its version)."""
@@ -133,7 +135,7 @@ class VmAllocator(PlatformService):
         placed = place(self.columns, usage, message, hints, now, self.goal, first)
         notice = placed.notice
         where = f" {where_placed(notice.instances)}" if notice.outcome == "placed" else ""
-        servers = [self.columns.fleet.server(s) for s in placed.servers]
+        servers = [self._servers[s] for s in placed.servers]
         changes = [
             InstancePlaced(
                 tenant=message.tenant,

@@ -1,0 +1,283 @@
+"""The VM half of a simulation: arrivals, departures and capacity pressure, as discrete events in virtual
+time, decided by the live VM allocator and Spot/Harvest manager.
+
+Each arrival is a ``DeploymentRequest`` of one instance for the VM's workload, decided by
+``VmAllocator``: placed (it runs its trace lifetime from then), deferred (it asks again at the notice's
+``start_at``, its delay tolerance reduced by the wait) or rejected. A departure releases the VM: the
+workload ends its own deployment, which the platform does not decide, so the simulator applies the
+release to the inventory itself (asking the allocator would scan every instance for each of a million
+departures). A capacity pressure event is decided by ``SpotHarvestManager``: the instances it evicts stop
+at their notice's deadline, and the simulator checks each notice against what the workload needed.
+
+Servers draw ``SERVER_IDLE_W`` while anything runs on them, plus up to ``SERVER_PEAK_W`` in proportion
+to the share of their cores booked; an empty server is taken to be off.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from wi_services.allocator import VmAllocator
+from wi_services.spot_harvest import SpotHarvestManager
+
+from wi.contract import CapacityPressure, DeploymentRequest, Placement, Pool
+from wi.engine import Inventory, ServiceContext, WorkloadHints, instance_name
+from wi.engine.fleet import Fleet
+from wi.engine.inventory import InstanceReleased
+
+from .platform import Platform
+from .prices import vm_price_per_hour
+from .scenario import TENANT
+from .traces import VmTrace
+from .workloads import Optimization, Traits, vm_hints
+
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+"""Virtual time zero."""
+SERVER_PEAK_W = 450.0
+"""A two-socket 64-core server's draw at full load. An assumption, not from a source."""
+SERVER_IDLE_W = 0.4 * SERVER_PEAK_W
+"""Its draw when on but idle: 40 % of peak. An assumption, not from a source."""
+POOLS: tuple[Pool, ...] = tuple(Pool)
+DEPLOYMENT = "vm"
+"""Every VM is the one instance of its workload's deployment ``vm``."""
+SAMPLES = 2000
+"""About how many points the fleet's time series keep."""
+END, PRESSURE, ARRIVE = 0, 1, 2
+"""Event kinds, in the order events at one instant are handled: departures free room first."""
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """A capacity pressure event of the scenario: the cores a (region, pool) cell needs back."""
+
+    at_s: float
+    cluster: str
+    pool: Pool
+    cores: int
+    within_s: int
+
+
+@dataclass
+class VmRun:
+    """What happened to each VM in one run (columns indexed like the trace), and the fleet over time."""
+
+    placed_s: NDArray[np.float64]
+    """When it started (NaN: rejected)."""
+    ended_s: NDArray[np.float64]
+    deferrals: NDArray[np.int64]
+    """How many times its start was deferred."""
+    rejected: NDArray[np.bool_]
+    evicted: NDArray[np.bool_]
+    notice_s: NDArray[np.float64]
+    """The notice its eviction came with (NaN: not evicted)."""
+    pool: NDArray[np.intp]
+    """Its pool's position in ``POOLS`` (-1: never placed)."""
+    region: NDArray[np.intp]
+    """Its region's position in the fleet's regions (-1: never placed)."""
+    cost: NDArray[np.float64]
+    """What it paid, USD."""
+    energy_kwh: float = 0.0
+    carbon_kg: float = 0.0
+    peak_servers: int = 0
+    peak_cores: int = 0
+    times_s: list[float] | None = None
+    """When each sample of the series below was taken."""
+    cores_by_pool: list[list[int]] | None = None
+    """Cores booked in each pool, per sample."""
+
+    @classmethod
+    def empty(cls, count: int) -> VmRun:
+        """Nothing happened yet to ``count`` VMs."""
+        nan = np.full(count, np.nan)
+        return cls(
+            placed_s=nan.copy(),
+            ended_s=nan.copy(),
+            deferrals=np.zeros(count, np.int64),
+            rejected=np.zeros(count, np.bool_),
+            evicted=np.zeros(count, np.bool_),
+            notice_s=nan.copy(),
+            pool=np.full(count, -1, np.intp),
+            region=np.full(count, -1, np.intp),
+            cost=np.zeros(count),
+            times_s=[],
+            cores_by_pool=[],
+        )
+
+
+class _Meter:
+    """Cores booked on each server, kept in step with the inventory's changes of use, and what follows:
+    servers on, power and carbon by region, cores by pool."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        servers = fleet.servers
+        self.index = {s.id: i for i, s in enumerate(servers)}
+        regions = [r.name for r in fleet.regions]
+        self.region = np.array([regions.index(s.region) for s in servers], dtype=np.intp)
+        self.pool = np.array([POOLS.index(s.pool) for s in servers], dtype=np.intp)
+        self.sold = np.array([s.cores for s in servers], dtype=np.float64)
+        self.carbon = np.array([r.carbon_g_per_kwh or 0.0 for r in fleet.regions])
+        self.booked = np.zeros(len(servers), np.int64)
+        self.on = np.zeros(len(regions), np.int64)
+        self.load = np.zeros(len(regions))
+        """By region: the sum of its servers' booked share."""
+        self.by_pool = np.zeros(len(POOLS), np.int64)
+        self.version = 0
+
+    def follow(self, inventory: Inventory) -> None:
+        """Takes in the inventory's changes of use since the last call."""
+        changes = inventory.changes_since(self.version)
+        assert changes is not None, "the meter fell behind the inventory's journal"
+        for server, use in changes:
+            i = self.index[server]
+            before, after = int(self.booked[i]), int(self.booked[i]) + use.cores
+            self.booked[i] = after
+            region = self.region[i]
+            self.on[region] += (after > 0) - (before > 0)
+            self.load[region] += use.cores / self.sold[i]
+            self.by_pool[self.pool[i]] += use.cores
+        self.version = inventory.version
+
+    def watts(self) -> NDArray[np.float64]:
+        """The draw of each region's servers now."""
+        watts: NDArray[np.float64] = SERVER_IDLE_W * self.on + (SERVER_PEAK_W - SERVER_IDLE_W) * self.load
+        return watts
+
+
+def simulate_vms(
+    trace: VmTrace,
+    traits: Traits,
+    fleet: Fleet,
+    reads: frozenset[Optimization],
+    pressures: Sequence[Pressure],
+    advance: Callable[[int], None] = lambda _: None,
+) -> VmRun:
+    """Replays the trace on the live allocator and Spot/Harvest manager, the platform knowing of each VM
+    what the hints of the optimizations in ``reads`` tell; ``advance`` is called with events done."""
+    regions = tuple(r.name for r in fleet.regions)
+    context = ServiceContext(fleet)
+    allocator, evictor = VmAllocator(context), SpotHarvestManager(context)
+    platform = Platform()
+    meter = _Meter(fleet)
+    run = VmRun.empty(len(trace))
+    lifetime = trace.lifetime_s
+    events: list[tuple[float, int, int, int]] = [
+        (float(t), ARRIVE, i, i) for i, t in enumerate(trace.start_s)
+    ]
+    events += [(p.at_s, PRESSURE, i, i) for i, p in enumerate(pressures)]
+    heapq.heapify(events)
+    horizon = max(float(trace.end_s.max()), 1.0)
+    sample_every, next_sample = horizon / SAMPLES, 0.0
+    last_t, done, order = 0.0, 0, len(events)
+
+    def end(vm: int, at_s: float, hints: WorkloadHints) -> None:
+        """Accounts for a VM's run, from its start to ``at_s``."""
+        run.ended_s[vm] = at_s
+        price = vm_price_per_hour(
+            regions[run.region[vm]], POOLS[run.pool[vm]], int(trace.cores[vm]), hints.min_cores
+        )
+        run.cost[vm] = price * (at_s - run.placed_s[vm]) / 3600
+
+    while events:
+        t, kind, _, item = heapq.heappop(events)
+        watts = meter.watts()
+        run.energy_kwh += float(watts.sum()) * (t - last_t) / 3.6e6
+        run.carbon_kg += float(watts @ meter.carbon) * (t - last_t) / 3.6e9
+        last_t = t
+        now = EPOCH + timedelta(seconds=t)
+        if kind == ARRIVE:
+            workload = f"vm-{item}"
+            hints = platform.known.get(workload)
+            if hints is None:
+                hints = platform.known[workload] = vm_hints(traits, item, regions, reads)
+            else:  # asking again after a deferral: the tolerance left
+                waited = int(t - trace.start_s[item])
+                hints = platform.known[workload] = replace(
+                    hints,
+                    start_within_s=max(0, vm_hints(traits, item, regions, reads).start_within_s - waited),
+                )
+            request = DeploymentRequest(
+                tenant=TENANT,
+                workload=workload,
+                request_id=f"{workload}-{run.deferrals[item]}",
+                issued_at=now,
+                deployment=DEPLOYMENT,
+                instances=1,
+                cores=int(trace.cores[item]),
+                memory_gb=float(trace.memory_gb[item]),
+            )
+            [decision] = platform.decide(allocator, request, now)
+            notice = decision.notices[0]
+            assert isinstance(notice, Placement)
+            if notice.outcome == "placed":
+                assert notice.pool is not None and notice.region is not None
+                run.placed_s[item] = t
+                run.pool[item] = POOLS.index(notice.pool)
+                run.region[item] = regions.index(notice.region)
+                order += 1
+                heapq.heappush(events, (t + float(lifetime[item]), END, order, item))
+            elif notice.outcome == "deferred":
+                assert notice.start_at is not None
+                run.deferrals[item] += 1
+                order += 1
+                heapq.heappush(events, ((notice.start_at - EPOCH).total_seconds(), ARRIVE, order, item))
+            else:
+                run.rejected[item] = True
+                del platform.known[workload]
+        elif kind == END:
+            workload = f"vm-{item}"
+            if workload in platform.known:  # not yet gone: evicted now, or ending as the trace says
+                if not run.evicted[item]:
+                    release = InstanceReleased(
+                        tenant=TENANT,
+                        workload=workload,
+                        instance=instance_name(DEPLOYMENT, 0),
+                        at=now,
+                        why="deployment ended",
+                    )
+                    platform.inventory.apply([release])
+                    end(item, t, platform.known[workload])
+                del platform.known[workload]
+                platform.inventory.advance(now)
+        else:
+            pressure = pressures[item]
+            message = CapacityPressure(
+                event_id=f"pressure-{item}",
+                issued_at=now,
+                cluster=pressure.cluster,
+                pool=pressure.pool,
+                cores_needed=pressure.cores,
+                needed_within_s=pressure.within_s,
+            )
+            for decision in platform.decide(evictor, message, now):
+                if decision.action != "notify":
+                    continue
+                [released] = decision.changes
+                assert isinstance(released, InstanceReleased)
+                vm = int(released.workload.removeprefix("vm-"))
+                stop = (released.at - EPOCH).total_seconds()
+                if stop < run.placed_s[vm] + lifetime[vm]:
+                    run.evicted[vm] = True
+                    run.notice_s[vm] = (released.at - now).total_seconds()
+                    end(vm, stop, platform.known[released.workload])
+                    order += 1
+                    heapq.heappush(events, (stop, END, order, vm))
+        meter.follow(platform.inventory)
+        run.peak_servers = max(run.peak_servers, int(meter.on.sum()))
+        run.peak_cores = max(run.peak_cores, int(meter.by_pool.sum()))
+        if t >= next_sample:
+            assert run.times_s is not None and run.cores_by_pool is not None
+            run.times_s.append(t)
+            run.cores_by_pool.append(meter.by_pool.tolist())
+            next_sample = t + sample_every
+        done += 1
+        if done % 1000 == 0:
+            advance(1000)
+    advance(done % 1000)
+    assert not math.isnan(run.energy_kwh)
+    return run
