@@ -15,6 +15,8 @@ from wi.auth import token_id_of
 from wi.auth.store import TokenStore
 from wi.bus import Bus, tenant_inbox
 from wi.contract import CostOffer, Evictability, Eviction, utc_now
+from wi.contract.http import TenantHints
+from wi.gateway import routes
 
 
 @pytest.fixture
@@ -274,6 +276,32 @@ async def test_platform_routes_publish_events_and_notices_and_read_hints(
         await http.get("/v1/platform/hints", params={"tenant": "acme", "kind": "priority"}, headers=operator)
     ).json()
     assert [(w["workload"], w["workload_hints"][0]["level"]) for w in hints["workloads"]] == [("web", "low")]
+
+
+async def test_a_tenants_hints_stream_out_page_by_page_every_workload_once_in_name_order(
+    running: Running, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "TENANT_HINTS_PAGE", 2)
+    names = [f"w{i}" for i in range(5)]
+    for name in names:
+        sent = await http.post(
+            f"/v1/workloads/{name}/hints",
+            json={"kind": "priority", "level": "low"},
+            headers=_bearer(running.acme),
+        )
+    await http.get(
+        "/v1/workloads/w4/hints", params={"after_seq": sent.json()["seq"]}, headers=_bearer(running.acme)
+    )
+    answer = await http.get(
+        "/v1/platform/hints", params={"tenant": "acme"}, headers=_bearer(running.operator)
+    )
+    assert answer.headers["content-type"] == "application/json"
+    body = TenantHints.model_validate_json(answer.content)
+    assert (body.tenant, [view.workload for view in body.workloads]) == ("acme", names)
+    empty = await http.get(
+        "/v1/platform/hints", params={"tenant": "nobody"}, headers=_bearer(running.operator)
+    )
+    assert empty.json() == {"tenant": "nobody", "workloads": []}
 
 
 async def test_operations_endpoints(http: httpx.AsyncClient) -> None:

@@ -4,6 +4,7 @@ platform writes events and notices and reads any tenant's hints."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -494,10 +495,16 @@ async def send_notice(caller: PlatformCaller, request: Request) -> Accepted:
     return await _publish_platform(request, Family.NOTICE)
 
 
+TENANT_HINTS_PAGE = 500
+"""Workloads read from the database at a time while a tenant's hints stream out."""
+
+
 @platform_router.get(
     "/hints",
     response_model=TenantHints,
     summary="Read a tenant's effective hints",
+    description="Streamed as it is read, a page of workloads at a time, so memory stays flat for a "
+    "tenant of any size.",
     responses=error_responses(401, 403, 422, 503),
 )
 async def tenant_hints(
@@ -505,6 +512,27 @@ async def tenant_hints(
     request: Request,
     tenant: Annotated[str, Query(pattern=SLUG_PATTERN, max_length=63)],
     kind: HintKind | None = None,
-) -> TenantHints:
-    views = await asyncio.to_thread(_store(request).effective_for_tenant, tenant, kind, utc_now())
-    return TenantHints(tenant=tenant, workloads=[hints_view(v) for v in views])
+) -> StreamingResponse:
+    store, now = _store(request), utc_now()
+
+    def page(after: str) -> tuple[list[bytes], str | None]:
+        """A page of workloads' views as JSON, and the name to read on after (None: the last page)."""
+        views = store.effective_for_tenant(tenant, kind, now, after, TENANT_HINTS_PAGE)
+        more = views[-1].workload if len(views) == TENANT_HINTS_PAGE else None
+        return [hints_view(v).model_dump_json().encode() for v in views], more
+
+    first = await asyncio.to_thread(page, "")  # before answering: a database that is down is a 503
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"tenant":' + json.dumps(tenant).encode() + b',"workloads":['
+        (views, after), separator = first, b""
+        while True:
+            for view in views:
+                yield separator + view
+                separator = b","
+            if after is None:
+                break
+            views, after = await asyncio.to_thread(page, after)
+        yield b"]}"
+
+    return StreamingResponse(body(), media_type="application/json")

@@ -180,14 +180,31 @@ class RegistryStore:
                 found[(tenant, workload)].append(_hint_adapter.validate_json(body))
         return {(t, w): effective_hints(t, w, hints, now) for (t, w), hints in found.items()}
 
-    def effective_for_tenant(self, tenant: str, kind: str | None, now: datetime) -> list[EffectiveHints]:
-        """The hints in effect for each of a tenant's workloads (of one kind, if given)."""
-        query = select(CurrentHint.workload, CurrentHint.body).where(CurrentHint.tenant == tenant)
+    def effective_for_tenant(
+        self, tenant: str, kind: str | None, now: datetime, after: str = "", limit: int = 500
+    ) -> list[EffectiveHints]:
+        """The hints in effect for one page of a tenant's workloads (of one kind, if given): up to
+        ``limit`` workloads named after ``after``, in name order. Read a page at a time, so a tenant of any
+        size never sits in memory whole."""
+        rows = select(CurrentHint.workload, CurrentHint.body).where(CurrentHint.tenant == tenant)
         if kind is not None:
-            query = query.where(CurrentHint.kind == kind)
+            rows = rows.where(CurrentHint.kind == kind)
+        names = (
+            select(CurrentHint.workload)
+            .distinct()
+            .where(CurrentHint.tenant == tenant, CurrentHint.workload > after)
+            .order_by(col(CurrentHint.workload))
+            .limit(limit)
+        )
+        if kind is not None:
+            names = names.where(CurrentHint.kind == kind)
         by_workload: dict[str, list[HintBase]] = {}
         with Session(self.engine) as session:
-            for workload, body in session.exec(query.order_by(col(CurrentHint.workload))).all():
+            page = session.exec(names).all()
+            if not page:
+                return []
+            found = rows.where(col(CurrentHint.workload).in_(page)).order_by(col(CurrentHint.workload))
+            for workload, body in session.exec(found).all():
                 by_workload.setdefault(workload, []).append(_hint_adapter.validate_json(body))
         return [effective_hints(tenant, workload, hints, now) for workload, hints in by_workload.items()]
 
