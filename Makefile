@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint up schemas clean
+.PHONY: demo test lint up schemas bench clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "WI needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -25,6 +25,9 @@ lint: $(INSTALLED)
 
 up: $(INSTALLED)  ## run the platform in the foreground (state in .wi/)
 	$(BIN)/wi up
+
+bench: $(INSTALLED)  ## every benchmark against its raw baseline: bench/results/latest.json and the README
+	$(BIN)/python bench/run.py
 
 schemas: $(INSTALLED)  ## regenerate schemas/ from the models
 	$(BIN)/wi schemas export

@@ -105,7 +105,7 @@ async def measure(workloads: int = 10_000, databases: Sequence[str] = ("sqlite",
             records += [
                 Record(f"wi up RSS, {where}", round(loaded, 1), "MB", "wi up empty", round(empty, 1)),
                 Record(f"nats-server RSS, {where}", round(rss_mb(up.nats_pid), 1), "MB"),
-                Record(f"database size, {where}", round(size, 1), "MB", "the hints' JSON", round(json_mb, 1)),
+                Record(f"database size, {where}", round(size, 3), "MB", "the hints' JSON", round(json_mb, 3)),
                 Record(
                     f"wi up peak RSS over one GET of all the tenant's hints, {db}",
                     round(peak_get, 1),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -69,7 +70,11 @@ async def _sdk_clients(up: WiUp, url: str, count: int, arrivals: Arrivals) -> As
         for start in range(0, count, ATTACH_AT_ONCE):
             await asyncio.gather(*(attach(n) for n in names[start : start + ATTACH_AT_ONCE]))
         await asyncio.sleep(1.0)  # every client has subscribed (or long-polls) and read its open notices
-        yield names
+        gc.freeze()  # the clients stand for N processes: their objects must not make this one's GC pauses
+        try:
+            yield names
+        finally:
+            gc.unfreeze()
 
 
 @asynccontextmanager

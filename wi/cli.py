@@ -1,12 +1,14 @@
-"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``
-and ``wi simulate`` for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for people working
-with a workload through a gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a workload's instance."""
+"""The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``,
+``wi bench`` and ``wi simulate`` for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for
+people working with a workload through a gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a
+workload's instance."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-ablations", action="store_true", help="skip the per-optimization runs (both arms only)"
     )
 
+    bench = commands.add_parser(
+        "bench", help="run the benchmarks against their raw baselines (from a checkout: bench/run.py)"
+    )
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: check that each benchmark runs")
+    bench.add_argument("--only", help="comma-separated benchmark names (hints, notices, gateway, ...)")
+
     schemas = commands.add_parser("schemas", help="the contract's JSON Schema and AsyncAPI documents")
     schemas_commands = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
     export = schemas_commands.add_parser("export", help="write schemas/ from the models")
@@ -288,6 +296,18 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    runner = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+    if not runner.is_file():
+        print(
+            "wi bench: the benchmarks live in a source checkout (bench/run.py), not in the package",
+            file=sys.stderr,
+        )
+        return 2
+    options = [*(["--quick"] if args.quick else []), *(["--only", args.only] if args.only else [])]
+    return subprocess.run([sys.executable, str(runner), *options], check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the ``wi`` command; returns its exit code."""
     given = sys.argv[1:] if argv is None else argv
@@ -342,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return _console(args)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "demo":
         from wi.demo import run_demo
 

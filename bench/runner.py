@@ -8,7 +8,7 @@ own (``wi up --services none`` beside a service process: how to use a second cor
 consumer fetches the same requests' bytes in batches of the same size, publishes one reply each to a
 stream and acks. The ratio is the price of deciding with an audit trail.
 
-Run: ``.venv/bin/python bench/services.py [--requests N] [--database sqlite|postgresql]``.
+Run: ``.venv/bin/python bench/runner.py [--requests N] [--database sqlite|postgresql]``.
 """
 
 from __future__ import annotations
