@@ -28,6 +28,7 @@ from wi.bus import ALL_STREAMS, Bus, LoopHealth, LoopState
 from wi.registry import Progress, RegistryStore
 
 from . import problems
+from .drills import DrillDesk
 from .limits import BodyLimit
 from .openapi import with_body_schemas
 from .routes import platform_router, tenant_router
@@ -121,6 +122,7 @@ def create_app(
     app.state.long_poll_max_s = long_poll_max_s
     app.state.progress = progress or Progress(store)
     app.state.verdicts = VerdictWatch(bus)
+    app.state.drills = DrillDesk(bus)
     metrics = Metrics()
     problems.install(app)
 

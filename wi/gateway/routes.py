@@ -1,5 +1,5 @@
-"""The gateway's routes: tenants write hints, deployments and responses and read hints and notices; the
-platform writes events and notices and reads any tenant's hints."""
+"""The gateway's routes: tenants write hints, deployments and responses, read hints and notices and run
+drills; the platform writes events and notices and reads any tenant's hints."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from wi.contract import (
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillReport,
+    DrillRequest,
     Family,
     HintKind,
     HintsView,
@@ -52,7 +54,8 @@ from wi.registry import (
 )
 
 from .auth import PlatformCaller, TenantCaller
-from .openapi import DEPLOYMENT, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
+from .drills import DrillDesk
+from .openapi import DEPLOYMENT, DRILL, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
 from .problems import ApiProblem, Unavailable, error_responses, invalid
 from .verdicts import VerdictWatch, until
 
@@ -461,6 +464,63 @@ async def respond_to_notice(
         )
     assert judged.state is not None
     return ResponseAccepted(response_id=response.response_id, state=judged.state)
+
+
+_DRILL_REQUEST: TypeAdapter[DrillRequest] = TypeAdapter(DrillRequest)
+DrillId = Annotated[str, Path(pattern=MESSAGE_ID_PATTERN, max_length=128, description="The drill.")]
+
+
+def _drills(request: Request) -> DrillDesk:
+    desk: DrillDesk = request.app.state.drills
+    return desk
+
+
+@tenant_router.post(
+    "/drills",
+    status_code=202,
+    response_model=DrillReport,
+    response_model_exclude_none=True,
+    summary="Start a drill",
+    description="Sends a test notice (eviction, maintenance or power_event), marked `drill`, to this "
+    "workload of the token's tenant: it answers as it would a real one, and no platform service acts on "
+    "it. Answers with the report so far; read it on with GET. Posting the same `drill_id` again sends "
+    "nothing more.",
+    openapi_extra=request_body(DRILL),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def start_drill(workload: Workload, caller: TenantCaller, request: Request) -> DrillReport:
+    assert caller.tenant is not None
+    wanted = _validated(_DRILL_REQUEST, await _body(request))
+    if not _bus(request).nc.is_connected:
+        raise Unavailable("nats", "the gateway is not connected to NATS")
+    try:
+        return await _drills(request).begin(caller.tenant, workload, wanted)
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise Unavailable("nats", f"JetStream did not store the notice ({type(exc).__name__})") from exc
+
+
+@tenant_router.get(
+    "/drills/{drill_id}",
+    response_model=DrillReport,
+    response_model_exclude_none=True,
+    summary="Read a drill's report",
+    description="When the notice was delivered, how the workload answered (ack, defer or not at all) and "
+    "how long before the deadline; `done` once it answered or the deadline passed.",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def drill_report(
+    workload: Workload, drill_id: DrillId, caller: TenantCaller, request: Request
+) -> DrillReport:
+    assert caller.tenant is not None
+    found = _drills(request).report(caller.tenant, workload, drill_id)
+    if found is None:
+        raise ApiProblem(
+            404,
+            "Not found",
+            f"no drill {drill_id} of workload {workload} is known to this gateway",
+            [Problem("drill_id", "unknown_drill", "no such drill of this workload")],
+        )
+    return found
 
 
 async def _publish_platform(request: Request, family: Family) -> Accepted:

@@ -54,6 +54,8 @@ class Judgement:
     notice_kind: str | None = None
     cursor: int | None = None
     """The notice's position in the notices stream."""
+    drill: bool = False
+    """The notice is a drill."""
 
 
 class UnknownNotice(LookupError):
@@ -299,12 +301,14 @@ class RegistryStore:
                     outcomes.append(Judgement(None, unknown))
                     continue
                 status = _status(record)
-                judged = partial(Judgement, notice_kind=record.kind, cursor=record.stream_seq)
+                notice = _notice_adapter.validate_json(record.body)
+                judged = partial(
+                    Judgement, notice_kind=record.kind, cursor=record.stream_seq, drill=notice.drill
+                )
                 if (response.tenant, response.response_id) in seen:
                     outcomes.append(judged(status))
                     continue
                 try:
-                    notice = _notice_adapter.validate_json(record.body)
                     status = respond(notice, status, response, received_at)
                 except ResponseRefused as refused:
                     outcomes.append(judged(status, refused))

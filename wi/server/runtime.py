@@ -32,6 +32,7 @@ from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
 from wi.engine import DecisionLog, ServiceContext, ServiceRunner, installed_services, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
+from wi.gateway.drills import DrillDesk
 from wi.gateway.verdicts import VerdictWatch
 from wi.registry import Registry, RegistryStore
 
@@ -118,7 +119,8 @@ class Platform:
         self._stop_services = asyncio.Event()
         self._stop_registry = asyncio.Event()
         self._registry: Registry | None = None
-        self._verdicts: VerdictWatch | None = None
+        self._followers: list[VerdictWatch | DrillDesk] = []
+        """What follows the bus for the HTTP routes (and answers drills on NATS)."""
         self._loops: dict[asyncio.Event, list[asyncio.Task[None]]] = {
             self._stop_services: [],
             self._stop_registry: [],
@@ -167,8 +169,9 @@ class Platform:
                 lambda: self.supervisor.health.values(),
                 self._registry.progress,
             )
-            self._verdicts = app.state.verdicts
-            await self._verdicts.start()
+            self._followers = [app.state.verdicts, app.state.drills]
+            for follower in self._followers:
+                await follower.start()
             self.http = HttpServer(app, settings.http_host, settings.http_port)
             self.http.start()
         except BaseException:
@@ -322,9 +325,9 @@ class Platform:
         if self.http is not None:
             await self.http.stop(max(deadline - loop.time(), 0.1))
             self.http = None
-        if self._verdicts is not None:
-            await self._verdicts.stop()
-            self._verdicts = None
+        for follower in self._followers:
+            await follower.stop()
+        self._followers = []
         for phase in (self._stop_services, self._stop_registry):
             phase.set()
             await self._drain(phase, deadline)
