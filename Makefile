@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint up schemas clean
+.PHONY: demo test lint up schemas clean chromium
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "WI needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -15,8 +15,11 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)  ## the platform on embedded defaults with a scripted workload
 	$(BIN)/wi demo
 
-test: lint  ## lint, type-check and the whole test suite
+test: lint chromium  ## lint, type-check and the whole test suite
 	$(BIN)/pytest
+
+chromium:  ## Debian's chromium, for the dashboard's browser test (Playwright drives it)
+	bash tools/chromium/install
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -311,7 +311,8 @@ async def end_deployment(
     return await _publish(_bus(request), [message], _source(caller.tenant))
 
 
-def _delivery(stored: StoredNotice, now: datetime) -> NoticeDelivery:
+def notice_delivery(stored: StoredNotice, now: datetime) -> NoticeDelivery:
+    """A stored notice as it is read: with its state and deadline as of ``now`` and its cursor."""
     return NoticeDelivery(
         cursor=stored.stream_seq,
         state=stored.status.observed(stored.notice, now),
@@ -363,7 +364,7 @@ async def get_notices(
             break
         await until(changed, stopping, deadline - loop.time())
     now = utc_now()
-    return NoticePage(notices=[_delivery(n, now) for n in found], next_cursor=cursor)
+    return NoticePage(notices=[notice_delivery(n, now) for n in found], next_cursor=cursor)
 
 
 @tenant_router.get(
@@ -394,7 +395,7 @@ async def stream_notices(
             found, position = await _read_notices(request, tenant, workload, position)
             now = utc_now()
             for stored in found:
-                data = _delivery(stored, now).model_dump_json()
+                data = notice_delivery(stored, now).model_dump_json()
                 yield f"id: {stored.stream_seq}\nevent: notice\ndata: {data}\n\n"
             if not found:
                 await until(changed, stopping, SSE_KEEPALIVE_S)

@@ -373,6 +373,16 @@ class RegistryStore:
             ).one()
         return int(newest or 0)
 
+    def workloads(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """(tenant, workload) of the workloads with hints in effect or notices, in order (the first
+        ``limit``)."""
+        hinted = select(CurrentHint.tenant, CurrentHint.workload)
+        noticed = select(NoticeRecord.tenant, NoticeRecord.workload)
+        both = hinted.union(noticed).subquery()
+        query = select(both.c.tenant, both.c.workload).order_by(both.c.tenant, both.c.workload).limit(limit)
+        with Session(self.engine) as session:
+            return [(tenant, workload) for tenant, workload in session.exec(query).all()]
+
     def notices(
         self,
         tenant: str,

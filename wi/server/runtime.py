@@ -29,7 +29,8 @@ from wi.auth.status import AuthStatus
 from wi.auth.store import TokenStore
 from wi.auth.system import SystemAccount
 from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
-from wi.engine import DecisionLog, ServiceContext, ServiceRunner, installed_services, load_fleet
+from wi.dashboard import DashboardFeed
+from wi.engine import DecisionLog, Fleet, ServiceContext, ServiceRunner, installed_services, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
 from wi.gateway.drills import DrillDesk
@@ -95,6 +96,7 @@ class Endpoints:
         return [
             f"NATS      {nats}",
             f"HTTP      {self.http_url}  (/healthz, /readyz, /docs)",
+            f"dashboard {self.http_url}/ui  (a platform token)",
             f"database  {self.database_url}",
             f"data dir  {self.data_dir}",
             *(f"token     {whom}: {token}" for whom, token in self.dev_tokens.items()),
@@ -119,8 +121,8 @@ class Platform:
         self._stop_services = asyncio.Event()
         self._stop_registry = asyncio.Event()
         self._registry: Registry | None = None
-        self._followers: list[VerdictWatch | DrillDesk] = []
-        """What follows the bus for the HTTP routes (and answers drills on NATS)."""
+        self._followers: list[VerdictWatch | DrillDesk | DashboardFeed] = []
+        """What follows the bus for the HTTP routes and the dashboard (and answers drills on NATS)."""
         self._loops: dict[asyncio.Event, list[asyncio.Task[None]]] = {
             self._stop_services: [],
             self._stop_registry: [],
@@ -151,7 +153,8 @@ class Platform:
             await self._registry.start()
             for name, loop in self._registry.loops().items():
                 self._supervise(name, loop, self._stop_registry)
-            for runner in await asyncio.to_thread(self._service_runners):
+            fleet = await asyncio.to_thread(load_fleet, settings.fleet or SAMPLE_FLEET)
+            for runner in await asyncio.to_thread(self._service_runners, fleet):
                 await runner.start()
                 for name, loop in runner.loops().items():
                     self._supervise(name, loop, self._stop_services)
@@ -159,6 +162,7 @@ class Platform:
                 self._supervise(
                     "revocations", partial(self._follow_revocations, self.auth.system), self._stop_registry
                 )
+            dashboard = DashboardFeed(self.bus, fleet, self.store)
             app = create_app(
                 self.bus,
                 self.store,
@@ -168,8 +172,9 @@ class Platform:
                 settings.http_long_poll_max_s,
                 lambda: self.supervisor.health.values(),
                 self._registry.progress,
+                dashboard,
             )
-            self._followers = [app.state.verdicts, app.state.drills]
+            self._followers = [app.state.verdicts, app.state.drills, dashboard]
             for follower in self._followers:
                 await follower.start()
             self.http = HttpServer(app, settings.http_host, settings.http_port)
@@ -190,7 +195,7 @@ class Platform:
         """Runs a loop under the supervisor until its shutdown phase comes."""
         self._loops[phase].append(self.supervisor.start(name, loop, phase))
 
-    def _service_runners(self) -> list[ServiceRunner]:
+    def _service_runners(self, fleet: Fleet) -> list[ServiceRunner]:
         """The platform services the settings ask for, each in its runner."""
         settings = self.settings
         if settings.services == "none":
@@ -207,9 +212,7 @@ class Platform:
                 f"services: {', '.join(unknown)} not installed (installed: {', '.join(installed)})"
             )
         assert self.bus is not None and self.store is not None
-        context = ServiceContext(
-            load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal, settings.llm_perf_dir
-        )
+        context = ServiceContext(fleet, settings.placement_goal, settings.llm_perf_dir)
         decisions = DecisionLog(self.store.engine)
         progress = self._registry.progress if self._registry is not None else None
         return [
