@@ -87,6 +87,12 @@ async def test_the_dashboard_shows_decisions_live_and_works_by_keyboard(
         await expect(badge).to_have_text("acked")
         await expect(page.locator("#fleet tbody")).to_contain_text("spot")
 
+        drill = (await acme.post("/v1/workloads/web/drills", json={"target": "web-0"})).json()
+        drilled = page.locator("#timeline li", has_text="eviction notice")
+        await expect(drilled.locator(".state")).to_have_text("pending")
+        await acme.post(f"/v1/workloads/web/notices/{drill['notice_id']}/responses", json={"action": "ack"})
+        await expect(page.locator("#timeline li", has_text="(drill)")).to_contain_text("acked")
+
         await running.bus.publish(PowerCap(power_domain="use1-row1", cap_watts=9_000, draw_watts=8_500))
         row = page.locator('#power [data-domain="use1-row1"]')
         await expect(row).to_contain_text("draw 8500 W, cap 9000 W")

@@ -6,4 +6,10 @@ and ``static``)."""
 
 from .feed import DashboardFeed
 
-__all__ = ["DashboardFeed"]
+__all__ = ["DashboardFeed", "dashboard_url"]
+
+
+def dashboard_url(http_url: str, platform_token: str | None = None) -> str:
+    """The dashboard's address; given a platform token, with it in the fragment (which browsers never send
+    on: the page takes it from there, keeps it in the tab and clears the address bar)."""
+    return f"{http_url}/ui" + (f"#token={platform_token}" if platform_token else "")

@@ -29,7 +29,7 @@ from wi.auth.status import AuthStatus
 from wi.auth.store import TokenStore
 from wi.auth.system import SystemAccount
 from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
-from wi.dashboard import DashboardFeed
+from wi.dashboard import DashboardFeed, dashboard_url
 from wi.engine import DecisionLog, Fleet, ServiceContext, ServiceRunner, installed_services, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
@@ -44,6 +44,8 @@ from .settings import Settings
 log = logging.getLogger("wi.server")
 
 DEV_TENANT = "dev"
+DEV_PLATFORM = "platform"
+"""Whom ``wi up --dev``'s platform token is for, in ``Endpoints.dev_tokens``."""
 REVOCATION_POLL_S = 1.0
 """How soon a revoked token's open NATS connections are closed (new ones are refused at once)."""
 NO_CALLOUT_GAP = (
@@ -93,10 +95,11 @@ class Endpoints:
     def lines(self) -> list[str]:
         """The endpoints as lines for people."""
         nats = f"{self.nats_url} ({'embedded nats-server' if self.nats_embedded else 'external'})"
+        dashboard = dashboard_url(self.http_url, self.dev_tokens.get(DEV_PLATFORM))
         return [
             f"NATS      {nats}",
             f"HTTP      {self.http_url}  (/healthz, /readyz, /docs)",
-            f"dashboard {self.http_url}/ui  (a platform token)",
+            f"dashboard {dashboard}  (with a platform token)",
             f"database  {self.database_url}",
             f"data dir  {self.data_dir}",
             *(f"token     {whom}: {token}" for whom, token in self.dev_tokens.items()),
@@ -311,7 +314,7 @@ class Platform:
         assert self.tokens is not None
         return {
             f"tenant {DEV_TENANT}": self.tokens.create(TokenKind.TENANT, DEV_TENANT, "wi up --dev"),
-            "platform": self.tokens.create(TokenKind.PLATFORM, None, "wi up --dev"),
+            DEV_PLATFORM: self.tokens.create(TokenKind.PLATFORM, None, "wi up --dev"),
         }
 
     async def stop(self) -> None:
