@@ -178,7 +178,8 @@ class DashboardFeed:
             for decision in fresh:
                 self.inventory.apply(decision.changes)
                 self._seen = max(self._seen, decision.seq or 0)
-        self._tell({"type": "fleet", "fleet": self._fleet()}, timeline=False)
+        if self._pages:  # a page that opens later reads the fleet in its snapshot
+            self._tell({"type": "fleet", "fleet": self._fleet()}, timeline=False)
 
     async def _on_decisions(self, msg: Msg) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -70,15 +71,22 @@ async def stream(caller: PlatformCaller, request: Request) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         with feed.listen() as updates:
             yield f"event: snapshot\ndata: {json.dumps(feed.snapshot())}\n\n"
-            while not stopping.is_set():
-                try:
-                    update = await asyncio.wait_for(updates.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if update is None:
-                    return
-                yield f"event: update\ndata: {json.dumps(update)}\n\n"
+            stop = asyncio.ensure_future(stopping.wait())
+            try:
+                while True:
+                    update = asyncio.ensure_future(updates.get())
+                    await asyncio.wait({update, stop}, timeout=KEEPALIVE_S, return_when=FIRST_COMPLETED)
+                    if not update.done():
+                        update.cancel()
+                        if stop.done():
+                            return
+                        yield ": keep-alive\n\n"
+                    elif update.result() is None:
+                        return
+                    else:
+                        yield f"event: update\ndata: {json.dumps(update.result())}\n\n"
+            finally:
+                stop.cancel()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -23,6 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
+import nats.errors
+from pydantic import ValidationError
+
 from wi.bus import RECORDED_DECISIONS, Batch, Bus, ConsumerSpec, Interrupted, Loop
 from wi.contract import DecisionsRecorded, Family, HintBase, Message, NoticeBase, is_drill, utc_now
 from wi.contract.decisions import MAX_DECISIONS_A_MESSAGE
@@ -157,12 +160,15 @@ class ServiceRunner:
 
     async def _tell(self, decisions: list[Decision]) -> None:
         """Tells what was just recorded on core NATS (``DecisionsRecorded``), a few decisions a message,
-        for operators' live views; nothing keeps these messages."""
+        for operators' live views. Nothing keeps these messages and the log is the record, so a decision
+        that cannot be told (a third-party service's name that is no slug) is logged, not retried."""
         for start in range(0, len(decisions), MAX_DECISIONS_A_MESSAGE):
-            told = DecisionsRecorded(
-                decisions=[recorded(d) for d in decisions[start : start + MAX_DECISIONS_A_MESSAGE]]
-            )
-            await self.bus.nc.publish(RECORDED_DECISIONS, told.model_dump_json().encode())
+            chunk = decisions[start : start + MAX_DECISIONS_A_MESSAGE]
+            try:
+                told = DecisionsRecorded(decisions=[recorded(d) for d in chunk])
+                await self.bus.nc.publish(RECORDED_DECISIONS, told.model_dump_json().encode())
+            except (ValidationError, nats.errors.Error) as exc:
+                log.warning("%s: %d decision(s) not told live: %s", self.service.name, len(chunk), exc)
 
     async def _hints_applied(self, stop: asyncio.Event) -> None:
         """Waits until the registry has applied every hint published so far; Interrupted by ``stop``."""

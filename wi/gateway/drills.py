@@ -53,6 +53,8 @@ DRILL_CAP_WATTS = 1000
 DRILL_MAINTENANCE_S = 60
 """How long a maintenance drill says the instance is affected."""
 SETTLED = frozenset({NoticeState.ACKED, NoticeState.EXPIRED})
+PUBLISH_TIMEOUT_S = 5.0
+"""How long a drill waits for JetStream to store its notice."""
 
 
 def drill_notice(tenant: str, workload: str, request: DrillRequest, now: datetime) -> NoticeBase:
@@ -162,10 +164,12 @@ class DrillDesk:
                 await subscription.unsubscribe()
         self._subscriptions = []
 
-    async def begin(self, tenant: str, workload: str, request: DrillRequest) -> DrillReport:
+    async def begin(
+        self, tenant: str, workload: str, request: DrillRequest, timeout_s: float = PUBLISH_TIMEOUT_S
+    ) -> DrillReport:
         """Sends the drill's notice (once per drill id) and returns its report so far.
 
-        Raises what ``Bus.publish`` raises when JetStream does not store the notice.
+        Raises what ``Bus.publish`` raises when JetStream does not store the notice within ``timeout_s``.
         """
         key = (tenant, request.drill_id)
         drill = self._drills.get(key)
@@ -173,7 +177,7 @@ class DrillDesk:
             drill = Drill(drill_notice(tenant, workload, request, self.clock()), request.drill_id)
             self._keep(key, drill)  # before publishing: the registry may record it before the ack is back
             try:
-                await self.bus.publish(drill.notice, source=f"/drills/{tenant}")
+                await self.bus.publish(drill.notice, source=f"/drills/{tenant}", timeout_s=timeout_s)
             except BaseException:
                 self._forget(key)
                 raise

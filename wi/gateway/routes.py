@@ -4,7 +4,8 @@ drills; the platform writes events and notices and reads any tenant's hints."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -146,16 +147,23 @@ def _under(path: str, problem: Problem) -> Problem:
     return Problem(field, problem.rule, problem.message)
 
 
-async def _publish(bus: Bus, messages: list[Message], source: str) -> Accepted:
-    """Publishes in order and waits until JetStream stored each; 503 when NATS cannot store them now."""
+@contextlib.contextmanager
+def _storing(bus: Bus) -> Iterator[None]:
+    """Around publishing: 503 when NATS is down or JetStream does not store the message now."""
     if not bus.nc.is_connected:
         raise Unavailable("nats", "the gateway is not connected to NATS")
-    seq = 0
     try:
-        for message in messages:
-            seq = (await bus.publish(message, source=source, timeout_s=PUBLISH_TIMEOUT_S)).seq
+        yield
     except (TimeoutError, nats.errors.Error) as exc:
         raise Unavailable("nats", f"JetStream did not store the message ({type(exc).__name__})") from exc
+
+
+async def _publish(bus: Bus, messages: list[Message], source: str) -> Accepted:
+    """Publishes in order and waits until JetStream stored each; 503 when NATS cannot store them now."""
+    seq = 0
+    with _storing(bus):
+        for message in messages:
+            seq = (await bus.publish(message, source=source, timeout_s=PUBLISH_TIMEOUT_S)).seq
     return Accepted(ids=[m.message_id for m in messages], seq=seq)
 
 
@@ -492,12 +500,8 @@ def _drills(request: Request) -> DrillDesk:
 async def start_drill(workload: Workload, caller: TenantCaller, request: Request) -> DrillReport:
     assert caller.tenant is not None
     wanted = _validated(_DRILL_REQUEST, await _body(request))
-    if not _bus(request).nc.is_connected:
-        raise Unavailable("nats", "the gateway is not connected to NATS")
-    try:
-        return await _drills(request).begin(caller.tenant, workload, wanted)
-    except (TimeoutError, nats.errors.Error) as exc:
-        raise Unavailable("nats", f"JetStream did not store the notice ({type(exc).__name__})") from exc
+    with _storing(_bus(request)):
+        return await _drills(request).begin(caller.tenant, workload, wanted, timeout_s=PUBLISH_TIMEOUT_S)
 
 
 @tenant_router.get(
