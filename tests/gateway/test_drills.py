@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,8 +18,10 @@ from wi_sdk import Received, WorkloadClient
 
 from tests.platform import Running, eventually, eventually_async, record_errors
 from wi.bus import Bus, drill_start_subject, tenant_inbox
+from wi.console import drill_lines
 from wi.contract import DrillReport, DrillRequest, Eviction, Family, Maintenance, Message, utc_now
 from wi.engine import Decision, DecisionLog, PlatformService, ServiceContext, ServiceRunner, View, load_fleet
+from wi.gateway.drills import Drill, drill_notice
 
 WI = Path(sys.executable).parent / "wi"
 
@@ -210,3 +212,17 @@ async def test_no_service_is_handed_a_drill_or_a_verdict_on_one(running: Running
         ("eviction", real.notice_id),
         ("verdict", real.notice_id),
     ], "the drill and the verdict on it never reach a service"
+
+
+def test_a_drill_nobody_answers_expires_and_reads_so() -> None:
+    requested = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    notice = drill_notice("acme", "web", DrillRequest(notice_kind="power_event", notice_s=60), requested)
+    drill = Drill(notice, "d1", delivered_at=requested + timedelta(seconds=0.5))
+    waiting = drill.report(requested + timedelta(seconds=30))
+    assert (waiting.state, waiting.done, waiting.delivered_after_s) == ("pending", False, 0.5)
+    over = drill.report(requested + timedelta(seconds=61))
+    assert (over.state, over.done, over.answer) == ("expired", True, None)
+    assert drill_lines(over.model_dump(mode="json", exclude_none=True))[-2:] == [
+        "  answered    none: the deadline passed without an answer",
+        "  notice      expired",
+    ]
