@@ -104,4 +104,4 @@ DRILL_ANSWER: TypeAdapter[DrillReport | DrillError] = TypeAdapter(
 
 def is_drill(message: Message) -> bool:
     """Whether a message is a drill's notice, or a verdict on one: no platform service acts on those."""
-    return isinstance(message, NoticeBase | Verdict) and message.drill
+    return isinstance(message, NoticeBase | Verdict) and message.drill is True

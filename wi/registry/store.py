@@ -303,7 +303,7 @@ class RegistryStore:
                 status = _status(record)
                 notice = _notice_adapter.validate_json(record.body)
                 judged = partial(
-                    Judgement, notice_kind=record.kind, cursor=record.stream_seq, drill=notice.drill
+                    Judgement, notice_kind=record.kind, cursor=record.stream_seq, drill=notice.drill is True
                 )
                 if (response.tenant, response.response_id) in seen:
                     outcomes.append(judged(status))
