@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint up schemas bench clean
+.PHONY: demo test lint up schemas bench clean chromium wrk
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "WI needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -15,8 +15,14 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)  ## the platform on embedded defaults with a scripted workload
 	$(BIN)/wi demo
 
-test: lint  ## lint, type-check and the whole test suite
+test: lint chromium wrk  ## lint, type-check and the whole test suite
 	$(BIN)/pytest
+
+chromium:  ## Debian's chromium, for the dashboard's browser test (Playwright drives it)
+	bash tools/chromium/install
+
+wrk:  ## Debian's wrk, the gateway benchmark's load generator (a tiny run of it is a test)
+	bash tools/wrk/install
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -26,7 +32,7 @@ lint: $(INSTALLED)
 up: $(INSTALLED)  ## run the platform in the foreground (state in .wi/)
 	$(BIN)/wi up
 
-bench: $(INSTALLED)  ## every benchmark against its raw baseline: bench/results/latest.json and the README
+bench: $(INSTALLED) wrk  ## every benchmark against its raw baseline: bench/results/latest.json and the README
 	$(BIN)/python bench/run.py
 
 schemas: $(INSTALLED)  ## regenerate schemas/ from the models

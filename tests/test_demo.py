@@ -23,6 +23,7 @@ async def test_the_demo_shows_each_service_deciding_and_each_workload_reacting(t
     assert process.returncode == 0, text
     assert "Traceback" not in text, text
     for line in (
+        "  Dashboard, live while the demo runs: http://127.0.0.1:",
         "allocator     place: shop: placed on regular",
         "spot-harvest  offer: acme/storefront: evictable offer",
         "web service   declined",

@@ -1,7 +1,7 @@
 """The ``wi`` command: ``wi up``, ``wi demo``, ``wi tokens``, ``wi nats-issuer``, ``wi schemas export``,
-``wi bench`` and ``wi simulate`` for operators; ``wi hint``, ``wi deployments`` and ``wi notices`` for
-people working with a workload through a gateway; ``wi imds`` (the SDK's ``wi_sdk.imds``) beside a
-workload's instance."""
+``wi bench`` and ``wi simulate`` for operators; ``wi hint``, ``wi deployments``, ``wi notices`` and
+``wi drill`` for people working with a workload through a gateway; ``wi imds`` (the SDK's
+``wi_sdk.imds``) beside a workload's instance."""
 
 from __future__ import annotations
 
@@ -123,7 +123,18 @@ def _parser() -> argparse.ArgumentParser:
     respond.add_argument("action", choices=["ack", "accept", "decline", "defer"])
     respond.add_argument("--until", help="defer: the RFC 3339 time to wait until")
     respond.add_argument("--reason", help="why, for the platform's audit")
+    drill = commands.add_parser(
+        "drill", help="send your workload a test notice (a drill) and report how it answered"
+    )
+    drill.add_argument("--kind", choices=["eviction", "maintenance", "power_event"], default="eviction")
+    drill.add_argument("--notice-s", type=int, default=120, help="the notice's lead time (default 120)")
+    drill.add_argument(
+        "--target", default="drill", help="the instance (or power domain) it names (default drill)"
+    )
+    drill.add_argument("--tenant", help="check that the token is this tenant's (the token decides)")
+    drill.add_argument("--no-wait", action="store_true", help="print the report at once, do not wait")
     for command in (
+        drill,
         *hint_commands.choices.values(),
         *deployment_commands.choices.values(),
         *notice_commands.choices.values(),
@@ -266,6 +277,10 @@ def _console(args: argparse.Namespace) -> int:
         if args.deployments_command == "scale":
             return console.deployment_scale(args.workload, args.deployment, args.instances)
         return console.deployment_end(args.workload, args.deployment)
+    if args.command == "drill":
+        return console.drill(
+            args.workload, args.tenant, args.kind, args.notice_s, args.target, not args.no_wait
+        )
     if args.notices_command == "watch":
         return console.notices_watch(args.workload)
     return console.notices_respond(args.workload, args.notice_id, args.action, args.until, args.reason)
@@ -358,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "audit":
         return _audit(args)
-    if args.command in ("hint", "deployments", "notices"):
+    if args.command in ("hint", "deployments", "notices", "drill"):
         return _console(args)
     if args.command == "simulate":
         return _simulate(args)

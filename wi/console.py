@@ -1,4 +1,5 @@
-"""The commands for people: ``wi hint``, ``wi deployments``, ``wi notices``, against a gateway with a token.
+"""The commands for people: ``wi hint``, ``wi deployments``, ``wi notices``, ``wi drill``, against a gateway
+with a token.
 
 They speak plain HTTP to the gateway (the same routes curl would use) and print problem details as
 ``field: message [rule]``.
@@ -9,11 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import httpx
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+DRILL_POLL_S = 0.5
+"""How often ``wi drill`` reads the report while it waits."""
+DRILL_GRACE_S = 10.0
+"""How long past the notice's lead time ``wi drill`` waits for the report to settle."""
 
 
 class Console:
@@ -150,6 +156,49 @@ class Console:
         reply = self._call("POST", f"/v1/workloads/{workload}/notices/{notice_id}/responses", json=body)
         print(f"{reply['response_id']}  notice is now {reply['state']}")
         return EXIT_OK
+
+    def drill(
+        self, workload: str, tenant: str | None, notice_kind: str, notice_s: int, target: str, wait: bool
+    ) -> int:
+        """Sends the workload a test notice, then (with ``wait``) prints the report once it is done."""
+        if tenant is not None:
+            own = self._call("GET", f"/v1/workloads/{workload}/hints")["tenant"]
+            if own != tenant:
+                print(f"wi drill: the token is tenant {own}'s, not {tenant}'s", file=sys.stderr)
+                return EXIT_USAGE
+        body = {"notice_kind": notice_kind, "notice_s": notice_s, "target": target}
+        report = self._call("POST", f"/v1/workloads/{workload}/drills", json=body)
+        sent = f"{notice_kind} notice {report['notice_id']} sent, deadline in {notice_s} s"
+        print(f"drill {report['drill_id']}: {sent}")
+        give_up = time.monotonic() + notice_s + DRILL_GRACE_S
+        while wait and not report["done"] and time.monotonic() < give_up:
+            time.sleep(DRILL_POLL_S)
+            report = self._call("GET", f"/v1/workloads/{workload}/drills/{report['drill_id']}")
+        print("\n".join(drill_lines(report)))
+        return EXIT_OK
+
+
+def drill_lines(report: dict[str, Any]) -> list[str]:
+    """A drill report (its JSON) as lines for a terminal."""
+    lines = [
+        f"  workload    {report['tenant']}/{report['workload']}",
+        f"  requested   {report['requested_at']}",
+        f"  deadline    {report['deadline']}",
+    ]
+    delivered = report.get("delivered_after_s")
+    lines.append(f"  delivered   {'not yet' if delivered is None else f'after {delivered:.3f} s'}")
+    answer = report.get("answer")
+    if answer is None:
+        waiting = "none: the deadline passed without an answer" if report["done"] else "none yet"
+        lines.append(f"  answered    {waiting}")
+    else:
+        lines.append(
+            f"  answered    {answer}, {report['answered_after_s']:.3f} s after delivery, "
+            f"{report['before_deadline_s']:.3f} s before the deadline"
+        )
+    until = report.get("deferred_until")
+    lines.append(f"  notice      {report['state']}{f' until {until}' if until else ''}")
+    return lines
 
 
 _ENVELOPE = {"kind", "tenant", "workload", "hint_id", "instance", "issued_at"}

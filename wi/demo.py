@@ -49,6 +49,7 @@ from wi.contract import (
     Priority,
     Scaling,
 )
+from wi.dashboard import dashboard_url
 from wi.engine import Decision, DecisionLog, InstancePlaced, ServiceContext, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET, Fleet
 from wi.server import Endpoints, Platform, Settings
@@ -361,8 +362,10 @@ async def run_demo(data_dir: Path | None = None) -> int:
             print("Workload Intelligence demo: the platform runs on embedded defaults")
             print(
                 f"  NATS {endpoints.nats_url} (embedded nats-server), HTTP {endpoints.http_url}, "
-                f"SQLite in {endpoints.data_dir}\n"
+                f"SQLite in {endpoints.data_dir}"
             )
+            operator = platform.tokens.create(TokenKind.PLATFORM, None, "wi demo dashboard")
+            print(f"  Dashboard, live while the demo runs: {dashboard_url(endpoints.http_url, operator)}\n")
             token = platform.tokens.create(TokenKind.TENANT, TENANT, "wi demo")
             tenant = await Bus.connect(
                 endpoints.nats_url,

@@ -28,9 +28,12 @@ from wi.bus import (
     DEADLETTER_STREAM_SEQ,
     DEADLETTER_SUBJECT,
     DELIVER_GROUP,
+    RECORDED_DECISIONS,
     RECORDED_NOTICES,
     attach_subject,
     deadletter_subject,
+    drill_report_subject,
+    drill_start_subject,
     hints_query_subject,
     tenant_inbox,
 )
@@ -40,6 +43,11 @@ from wi.contract import (
     AttachError,
     AttachReply,
     AttachRequest,
+    DecisionsRecorded,
+    DrillError,
+    DrillQuery,
+    DrillReport,
+    DrillRequest,
     Family,
     HintsQuery,
     HintsView,
@@ -64,6 +72,10 @@ ATTACH_TYPES: dict[str, type[BaseModel]] = {
 }
 """An attach request and its replies, by message name (they carry no ``kind``)."""
 _ATTACH_REPLIES = ("attach_reply", "attach_error")
+DRILL_TYPES: dict[str, type[BaseModel]] = {
+    m.model_fields["kind"].default: m for m in (DrillRequest, DrillQuery, DrillReport, DrillError)
+}
+_DRILL_REPLIES = ("drill_report", "drill_error")
 
 _CHANNELS: dict[Family, tuple[str, str, str]] = {
     # family: (channel name, address, who sends it)
@@ -99,7 +111,7 @@ _CONNECTING = (
     "A tenant's client connects with its token (see the security schemes) and must set its inbox "
     f"prefix to `{_TENANT_INBOX}` (nats-py `inbox_prefix`, nats.go `CustomInboxPrefix`): its permissions "
     f"let it subscribe only to `{_TENANT_INBOX}.>` and `{DELIVER_ROOT}.{{tenant}}.>`, and publish "
-    "only its own hints, responses, deployment requests, hints queries and attach requests."
+    "only its own hints, responses, deployment requests, hints queries, attach and drill requests."
 )
 
 
@@ -113,7 +125,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     for family, types in MESSAGE_TYPES.items():
         for kind, model in types.items():
             schemas[_schema_path(family, kind)] = _with_header(model, f"{family}/{kind}")
-    for group, models in (("query", QUERY_TYPES), ("attach", ATTACH_TYPES)):
+    for group, models in (("query", QUERY_TYPES), ("attach", ATTACH_TYPES), ("drill", DRILL_TYPES)):
         for kind, other in models.items():
             schemas[_schema_path(group, kind)] = _with_header(other, f"{group}/{kind}")
     return schemas
@@ -292,11 +304,41 @@ def _workload_client_parts(
         messages[f"query.{kind}"] = _message(kind, model, cloudevent=False)
     for name, model in ATTACH_TYPES.items():
         messages[f"attach.{name}"] = _message(name, model, cloudevent=False)
+    for kind, model in DRILL_TYPES.items():
+        messages[f"drill.{kind}"] = _message(kind, model, cloudevent=False)
     channels["inbox"] = _channel(
         f"{_TENANT_INBOX}.{{inbox}}",
         f"The tenant's reply inbox: replies to its requests come here. {_CONNECTING}",
-        [*(f"query.{kind}" for kind in _QUERY_REPLIES), *(f"attach.{name}" for name in _ATTACH_REPLIES)],
+        [
+            *(f"query.{kind}" for kind in _QUERY_REPLIES),
+            *(f"attach.{name}" for name in _ATTACH_REPLIES),
+            *(f"drill.{kind}" for kind in _DRILL_REPLIES),
+        ],
     )
+    channels["drillStart"] = _channel(
+        drill_start_subject("{tenant}", "{workload}"),
+        "Request-reply (core NATS): the tenant sends its own workload a test notice, marked `drill` (no "
+        "platform service acts on it); the reply is the drill's report so far.",
+        ["drill.drill_request"],
+    )
+    operations["startDrill"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/drillStart"},
+        "summary": "A tenant starts a drill on its workload; the platform replies with the report so far.",
+        "reply": _reply("inbox", _DRILL_REPLIES),
+    }
+    channels["drillReport"] = _channel(
+        drill_report_subject("{tenant}", "{workload}"),
+        "Request-reply (core NATS): a drill's report: when the notice was delivered, how and when the "
+        "workload answered.",
+        ["drill.drill_query"],
+    )
+    operations["readDrillReport"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/drillReport"},
+        "summary": "A tenant asks for a drill's report.",
+        "reply": _reply("inbox", _DRILL_REPLIES),
+    }
     channels["hintsQuery"] = _channel(
         hints_query_subject("{tenant}", "{workload}"),
         "Request-reply (core NATS): a workload's effective hints.",
@@ -321,7 +363,8 @@ def _workload_client_parts(
         "channel": {"$ref": "#/channels/deliver"},
         "summary": "A workload receives its notices as they are stored.",
         "description": f"Subscribe to `{DELIVER_ROOT}.{{tenant}}.{{workload}}.*` in queue group "
-        f"`{DELIVER_GROUP}`, so the processes of one workload share its notices, before attaching.",
+        f"`{DELIVER_GROUP}`, so the processes of one workload share its notices, before attaching; a "
+        "reader that must see every notice (a metadata agent beside the workload) subscribes outside it.",
         "bindings": {"nats": {"queue": DELIVER_GROUP, "bindingVersion": NATS_BINDING_VERSION}},
     }
     channels["attach"] = _channel(
@@ -353,6 +396,18 @@ def _platform_parts(messages: dict[str, Any], channels: dict[str, Any], operatio
         "channel": {"$ref": "#/channels/recordedNotices"},
         "summary": "Gateways wake the long polls and event streams waiting on these workloads' notices.",
     }
+    messages["decisions_recorded"] = _message("decisions_recorded", DecisionsRecorded, cloudevent=False)
+    channels["recordedDecisions"] = _channel(
+        RECORDED_DECISIONS,
+        "What the platform services have just decided, a few decisions a message, after each batch is "
+        "recorded in the decision log; no stream keeps them.",
+        ["decisions_recorded"],
+    )
+    operations["receiveRecordedDecisions"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/recordedDecisions"},
+        "summary": "The dashboard shows decisions live.",
+    }
 
 
 def _security_schemes() -> dict[str, Any]:
@@ -382,7 +437,8 @@ def asyncapi() -> dict[str, Any]:
     _workload_client_parts(messages, channels, operations)
     _platform_parts(messages, channels, operations)
     payloads: list[type[BaseModel]] = [m for types in MESSAGE_TYPES.values() for m in types.values()]
-    payloads += [*QUERY_TYPES.values(), *ATTACH_TYPES.values(), NoticesRecorded]
+    payloads += [*QUERY_TYPES.values(), *ATTACH_TYPES.values(), *DRILL_TYPES.values()]
+    payloads += [NoticesRecorded, DecisionsRecorded]
     schemas = {
         **_asyncapi_schema(component_schemas(payloads)),
         "CloudEventHeaders": _headers_schema(),

@@ -1,6 +1,7 @@
 """The workload SDK: a workload's only dependency on WI (the base install; no FastAPI or SQLModel).
 
-``WorkloadClient`` sends hints and deployment requests and runs handlers for notices, over NATS or HTTP.
+``WorkloadClient`` sends hints and deployment requests, runs handlers for notices and drills its own
+notice handling, over NATS or HTTP.
 The v1 hint and notice models are re-exported for convenience. Errors: see ``wi_sdk._errors``.
 ``wi_sdk.imds`` (the ``imds`` extra) serves a workload's notices in the clouds' metadata formats.
 """
@@ -10,6 +11,7 @@ from wi.contract import (
     Cost,
     CostOffer,
     DelayTolerance,
+    DrillReport,
     Evictability,
     Eviction,
     LatencyTolerance,
@@ -46,6 +48,7 @@ __all__ = [
     "Cost",
     "CostOffer",
     "DelayTolerance",
+    "DrillReport",
     "Evictability",
     "Eviction",
     "ForbiddenError",

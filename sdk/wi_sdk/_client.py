@@ -20,6 +20,9 @@ from wi.contract import (
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillNoticeKind,
+    DrillReport,
+    DrillRequest,
     HintBase,
     HintKind,
     HintsView,
@@ -212,6 +215,19 @@ class WorkloadClient:
         """Ends a deployment: every instance it runs is released. Returns the request id."""
         sent = await self.transport.send_deployment(self.new(DeploymentEnd, deployment=deployment))
         return sent.ids[0]
+
+    async def drill(
+        self, notice_kind: DrillNoticeKind = "eviction", notice_s: int = 120, target: str = "drill"
+    ) -> DrillReport:
+        """Sends this workload a test notice, marked as a drill (no platform service acts on it), whose
+        deadline is ``notice_s`` from now and which names ``target`` (an instance, or for a power_event a
+        power domain). Returns the report so far; read it on with ``drill_report``."""
+        request = DrillRequest(notice_kind=notice_kind, notice_s=notice_s, target=target)
+        return await self.transport.drill(request)
+
+    async def drill_report(self, drill_id: str) -> DrillReport:
+        """A drill's report: when the notice was delivered, how and when this workload answered it."""
+        return await self.transport.drill_report(drill_id)
 
     def on(self, kind: type[N]) -> Callable[[Callable[[Received[N]], Awaitable[None]]], Handler]:
         """Registers the decorated coroutine as the handler of one notice type: ``@client.on(Eviction)``."""

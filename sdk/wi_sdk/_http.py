@@ -12,6 +12,8 @@ from wi.contract import (
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillReport,
+    DrillRequest,
     HintBase,
     HintsView,
     NoticeBase,
@@ -113,6 +115,14 @@ class HttpTransport:
     async def hints(self, after_seq: int | None) -> HintsView:
         params = {} if after_seq is None else {"after_seq": after_seq}
         return HintsView.model_validate(await self._call("GET", "/hints", params=params))
+
+    async def drill(self, request: DrillRequest) -> DrillReport:
+        return DrillReport.model_validate(
+            await self._call("POST", "/drills", json=request.model_dump(mode="json"))
+        )
+
+    async def drill_report(self, drill_id: str) -> DrillReport:
+        return DrillReport.model_validate(await self._call("GET", f"/drills/{drill_id}"))
 
     async def notices(self) -> AsyncIterator[NoticeBase]:
         cursor: int | None = None  # first the open notices, then everything after them

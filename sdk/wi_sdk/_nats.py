@@ -16,16 +16,23 @@ from wi.bus import (
     attach_subject,
     decode_republished,
     deliver_subjects,
+    drill_report_subject,
+    drill_start_subject,
     hints_query_subject,
     tenant_inbox,
 )
 from wi.contract import (
     ATTACH_ANSWER,
+    DRILL_ANSWER,
     AttachError,
     AttachRequest,
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillError,
+    DrillQuery,
+    DrillReport,
+    DrillRequest,
     Family,
     HintBase,
     HintsQuery,
@@ -37,7 +44,7 @@ from wi.contract import (
     TenantMessage,
 )
 
-from ._errors import AuthError, ForbiddenError, InvalidInputError, TransportError
+from ._errors import AuthError, ForbiddenError, InvalidInputError, NotFoundError, TransportError
 from ._transport import Sent
 
 REQUEST_TIMEOUT_S = 10.0
@@ -136,6 +143,28 @@ class NatsTransport:
             error = QueryError.model_validate_json(reply.data)
             raise InvalidInputError("; ".join(p.message for p in error.problems))
         return HintsView.model_validate_json(reply.data)
+
+    async def _ask_drills(self, subject: str, body: DrillRequest | DrillQuery) -> DrillReport | DrillError:
+        try:
+            reply = await self._bus().nc.request(
+                subject, body.model_dump_json().encode(), timeout=REQUEST_TIMEOUT_S
+            )
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise TransportError(f"the platform did not answer the drill request: {exc}") from exc
+        return DRILL_ANSWER.validate_json(reply.data)
+
+    async def drill(self, request: DrillRequest) -> DrillReport:
+        answer = await self._ask_drills(drill_start_subject(self.tenant, self.workload), request)
+        if isinstance(answer, DrillError):
+            raise TransportError(answer.error)
+        return answer
+
+    async def drill_report(self, drill_id: str) -> DrillReport:
+        query = DrillQuery(drill_id=drill_id)
+        answer = await self._ask_drills(drill_report_subject(self.tenant, self.workload), query)
+        if isinstance(answer, DrillError):
+            raise NotFoundError(answer.error)
+        return answer
 
     async def notices(self) -> AsyncIterator[NoticeBase]:
         """Listens on the workload's deliver subjects, then reads the open notices (see

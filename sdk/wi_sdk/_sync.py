@@ -7,7 +7,7 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from wi.contract import HintBase, HintKind, HintsView, TenantMessage
+from wi.contract import DrillNoticeKind, DrillReport, HintBase, HintKind, HintsView, TenantMessage
 
 from ._client import WorkloadClient
 
@@ -85,3 +85,13 @@ class SyncWorkloadClient:
     def end_deployment(self, deployment: str) -> str:
         """Ends a deployment; returns the request id."""
         return self._run(self._client.end_deployment(deployment))
+
+    def drill(
+        self, notice_kind: DrillNoticeKind = "eviction", notice_s: int = 120, target: str = "drill"
+    ) -> DrillReport:
+        """Sends this workload a test notice marked as a drill; the report so far."""
+        return self._run(self._client.drill(notice_kind, notice_s, target))
+
+    def drill_report(self, drill_id: str) -> DrillReport:
+        """A drill's report."""
+        return self._run(self._client.drill_report(drill_id))

@@ -10,6 +10,8 @@ from wi.contract import (
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillReport,
+    DrillRequest,
     HintBase,
     HintsView,
     NoticeBase,
@@ -50,3 +52,9 @@ class Transport(Protocol):
     def notices(self) -> AsyncIterator[NoticeBase]:
         """The workload's notices: first the open ones (those that arrived while it was away), then each
         as it arrives; endless. A notice may come more than once (the client hands it over once)."""
+
+    async def drill(self, request: DrillRequest) -> DrillReport:
+        """Starts a drill on the workload (once per drill id); the report so far."""
+
+    async def drill_report(self, drill_id: str) -> DrillReport:
+        """A drill's report; NotFoundError for a drill the platform does not know."""

@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wi.bus.subjects import DELIVER_ROOT, QUERY_ROOT, SUBJECT_ROOTS, attach_subject, tenant_inbox
+from wi.bus.subjects import (
+    DELIVER_ROOT,
+    QUERY_ROOT,
+    SUBJECT_ROOTS,
+    attach_subject,
+    drill_report_subject,
+    drill_start_subject,
+    tenant_inbox,
+)
 from wi.contract import Family
 
 from .identity import Identity
@@ -35,8 +43,8 @@ EVERYTHING = NatsPermissions()
 
 
 def tenant_permissions(tenant: str) -> NatsPermissions:
-    """A tenant's: publish its own hints, responses, deployments, queries and attach requests; subscribe
-    to its own inbox and notice deliveries."""
+    """A tenant's: publish its own hints, responses, deployments, queries, attach and drill requests;
+    subscribe to its own inbox and notice deliveries."""
     return NatsPermissions(
         publish=(
             f"{SUBJECT_ROOTS[Family.HINT]}.{tenant}.>",
@@ -44,6 +52,8 @@ def tenant_permissions(tenant: str) -> NatsPermissions:
             f"{SUBJECT_ROOTS[Family.DEPLOYMENT]}.{tenant}.>",
             f"{QUERY_ROOT}.hints.{tenant}.>",
             attach_subject(tenant, "*"),
+            drill_start_subject(tenant, "*"),
+            drill_report_subject(tenant, "*"),
         ),
         subscribe=(f"{tenant_inbox(tenant)}.>", f"{DELIVER_ROOT}.{tenant}.>"),
     )

@@ -34,6 +34,9 @@ DELIVER_ROOT = f"{PREFIX}.deliver"
 INBOX_ROOT = "_INBOX"
 RECORDED_NOTICES = f"{PREFIX}.recorded.notices"
 """Core NATS (no stream): the registry says which notices it has just recorded (``NoticesRecorded``)."""
+RECORDED_DECISIONS = f"{PREFIX}.recorded.decisions"
+"""Core NATS (no stream): a service runner says what it has just decided (``DecisionsRecorded``)."""
+DRILLS_ROOT = f"{PREFIX}.drills"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,16 @@ def deliver_subjects(tenant: str, workload: str) -> str:
 
 DELIVER_GROUP = "wi-sdk"
 """The queue group a workload's processes subscribe to its deliver subjects in: they share its notices."""
+
+
+def drill_start_subject(tenant: str, workload: str) -> str:
+    """The request-reply subject on which a tenant starts a drill on its workload (``DrillRequest``)."""
+    return f"{DRILLS_ROOT}.start.{tenant}.{workload}"
+
+
+def drill_report_subject(tenant: str, workload: str) -> str:
+    """The request-reply subject on which a tenant reads a drill's report (``DrillQuery``)."""
+    return f"{DRILLS_ROOT}.report.{tenant}.{workload}"
 
 
 def tenant_inbox(tenant: str) -> str:

@@ -12,7 +12,10 @@ Families (each its own stream and subject tree):
   SpareCapacity, MaintenancePlanned, PriceUpdate, EndpointLoad;
 - queries, request-reply: HintsQuery answered by HintsView or QueryError;
 - attaching to notice delivery over NATS, request-reply: AttachRequest answered by AttachReply (the open
-  notices, a page at a time) or AttachError.
+  notices, a page at a time) or AttachError;
+- drills, a tenant's test notice to its own workload: DrillRequest and DrillQuery answered by DrillReport
+  or DrillError;
+- what the platform tells itself on core NATS: NoticesRecorded, DecisionsRecorded.
 
 Every model rejects unknown fields; ``parse_message`` parses untrusted JSON (depth-limited, strict
 types, issued_at bounded by the platform's clock) and raises ``InvalidMessage`` whose ``problems`` name
@@ -44,7 +47,9 @@ from ._catalog import (
     problems_from,
 )
 from .attach import ATTACH_ANSWER, ATTACH_PAGE, AttachError, AttachReply, AttachRequest
+from .decisions import DecisionRecorded, DecisionsRecorded, SentNotice
 from .deployments import DeploymentEnd, DeploymentMessage, DeploymentRequest, DeploymentScale
+from .drills import DRILL_ANSWER, DrillError, DrillNoticeKind, DrillQuery, DrillReport, DrillRequest, is_drill
 from .events import (
     CapacityPressure,
     EndpointLoad,
@@ -98,6 +103,7 @@ from .verdicts import NoticeKind, NoticeRecorded, NoticesRecorded, RefusalRule, 
 __all__ = [
     "ATTACH_ANSWER",
     "ATTACH_PAGE",
+    "DRILL_ANSWER",
     "MAX_CLOCK_SKEW_S",
     "MAX_JSON_DEPTH",
     "MESSAGE_ID_PATTERN",
@@ -114,6 +120,8 @@ __all__ = [
     "ContractModel",
     "Cost",
     "CostOffer",
+    "DecisionRecorded",
+    "DecisionsRecorded",
     "Decline",
     "Defer",
     "DelayTolerance",
@@ -121,6 +129,11 @@ __all__ = [
     "DeploymentMessage",
     "DeploymentRequest",
     "DeploymentScale",
+    "DrillError",
+    "DrillNoticeKind",
+    "DrillQuery",
+    "DrillReport",
+    "DrillRequest",
     "EndpointConfig",
     "EndpointLoad",
     "Evictability",
@@ -168,6 +181,7 @@ __all__ = [
     "ResponseAction",
     "ResponseBase",
     "Scaling",
+    "SentNotice",
     "Slug",
     "SpareCapacity",
     "TenantMessage",
@@ -175,6 +189,7 @@ __all__ = [
     "Verdict",
     "check_clock",
     "derived_id",
+    "is_drill",
     "is_slug",
     "new_message_id",
     "parse_message",

@@ -62,6 +62,9 @@ class NoticeBase(TenantMessage):
         default_factory=lambda: [ResponseAction.ACK]
     )
     """The responses the workload may send to this notice."""
+    drill: Literal[True] | None = None
+    """true on a test the tenant asked for (``wi drill``): the workload answers it as it would a real one,
+    and no platform service acts on it or on the answer. Absent on every other notice."""
 
     @property
     def message_id(self) -> str:

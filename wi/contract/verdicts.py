@@ -48,6 +48,9 @@ class Verdict(TenantMessage):
     """The refusal, for people."""
     cursor: Annotated[int, Field(ge=0, le=2**63 - 1), WHOLE_NUMBER] | None = None
     """The notice's position in the notices stream (the cursor HTTP clients read notices after)."""
+    drill: Literal[True] | None = None
+    """true when the notice is a drill (``NoticeBase.drill``): no platform service acts on this verdict.
+    Absent otherwise."""
 
     @property
     def message_id(self) -> str:

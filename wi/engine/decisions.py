@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from wi.contract import HintBase, NoticeBase
+from wi.contract import DecisionRecorded, HintBase, NoticeBase, SentNotice
+from wi.contract.decisions import MAX_NOTICES_A_DECISION, MAX_REASONS
 
 from .inventory import InstancePlaced, InstanceReleased, InstanceResized
 
@@ -37,3 +38,33 @@ class Decision:
     def key(self) -> str:
         """Unique per service, input and position: the same input yields the same keys."""
         return f"{self.service}:{self.input_id}:{self.index:04d}"
+
+
+def _line(text: str) -> str:
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
+def recorded(decision: Decision) -> DecisionRecorded:
+    """A recorded decision as told on the bus: its reasons and notices cut to the message's bounds."""
+    assert decision.seq is not None and decision.decided_at is not None, "only a recorded decision is told"
+    return DecisionRecorded(
+        seq=decision.seq,
+        service=decision.service,
+        input_id=decision.input_id,
+        action=decision.action,
+        summary=_line(decision.summary),
+        reasons=[_line(r) for r in decision.reasons[:MAX_REASONS]],
+        tenant=decision.tenant,
+        workload=decision.workload,
+        notices=[
+            SentNotice(
+                tenant=n.tenant,
+                workload=n.workload,
+                notice_id=n.notice_id,
+                notice_kind=n.kind,
+                deadline=n.deadline,
+            )
+            for n in decision.notices[:MAX_NOTICES_A_DECISION]
+        ],
+        decided_at=decision.decided_at,
+    )

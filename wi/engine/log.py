@@ -107,9 +107,10 @@ class DecisionLog:
         assert head is not None
         return head.seq
 
-    def all_for(self, service: str, with_changes: bool = False, after: int = 0) -> list[Decision]:
+    def all_for(self, service: str | None, with_changes: bool = False, after: int = 0) -> list[Decision]:
         """A service's decisions (and every one that changes what runs where, if asked) after ``after``,
-        in log order: what rebuilds a service's state at start."""
+        in log order: what rebuilds a service's state at start. Service None: only those that change what
+        runs where (what an inventory is built from)."""
         query = _relevant(service, with_changes).where(col(DecisionRecord.seq) > after)
         with Session(self.engine) as session:
             return [_decision(r) for r in session.exec(query.order_by(col(DecisionRecord.seq))).all()]
@@ -138,12 +139,13 @@ class DecisionLog:
         return 0 if row is None else row.seq
 
 
-def _relevant(service: str, with_changes: bool) -> SelectOfScalar[DecisionRecord]:
+def _relevant(service: str | None, with_changes: bool) -> SelectOfScalar[DecisionRecord]:
     """A service's own decisions, and (``with_changes``) every decision that changes what runs where."""
+    changes = col(DecisionRecord.changes) != "[]"
+    if service is None:
+        return select(DecisionRecord).where(changes)
     mine = col(DecisionRecord.service) == service
-    return select(DecisionRecord).where(
-        or_(mine, col(DecisionRecord.changes) != "[]") if with_changes else mine
-    )
+    return select(DecisionRecord).where(or_(mine, changes) if with_changes else mine)
 
 
 def _json_list(models: Sequence[BaseModel]) -> str:

@@ -4,7 +4,8 @@ It takes what a consumer fetched as a batch: it waits once for the registry, rea
 workload the batch concerns in one query, and, in one turn at the decision log, catches up with what
 other processes decided, decides the inputs in stream order (each seeing the state the one before
 left) and records the decisions in one transaction. Then it publishes their notices and hints, several
-in flight, and the consumer acknowledges the batch.
+in flight, tells the decisions on core NATS for live views, and the consumer acknowledges the batch.
+Drills (notices marked ``drill`` and verdicts on them) never reach a service.
 
 Decisions are keyed by their input. An input that comes again (a redelivery after a crash, whether
 before or after the commit) is not decided again: its recorded notices are published again, with ids
@@ -22,11 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
-from wi.bus import Batch, Bus, ConsumerSpec, Interrupted, Loop
-from wi.contract import Family, HintBase, Message, NoticeBase, utc_now
+import nats.errors
+from pydantic import ValidationError
+
+from wi.bus import RECORDED_DECISIONS, Batch, Bus, ConsumerSpec, Interrupted, Loop
+from wi.contract import DecisionsRecorded, Family, HintBase, Message, NoticeBase, is_drill, utc_now
+from wi.contract.decisions import MAX_DECISIONS_A_MESSAGE
 from wi.registry import HINTS_CONSUMER, Progress, RegistryStore
 
-from .decisions import Decision
+from .decisions import Decision, recorded
 from .inventory import Inventory
 from .log import DecisionLog
 from .plugin import PlatformService, View
@@ -90,7 +95,9 @@ class ServiceRunner:
 
     async def _handle(self, batch: Batch, stop: asyncio.Event) -> Mapping[int, str]:
         """Batch, decide, record, publish; the consumer acknowledges the batch when this returns."""
-        inputs = [d.message for d in batch.deliveries if self.service.wants(d.message)]
+        inputs = [
+            d.message for d in batch.deliveries if not is_drill(d.message) and self.service.wants(d.message)
+        ]
         if not inputs:
             return {}
         await self._hints_applied(stop)
@@ -100,6 +107,7 @@ class ServiceRunner:
         sent: list[HintBase | NoticeBase] = [*(h for d in (*before, *fresh) for h in d.hints)]
         sent += [n for d in (*before, *fresh) for n in d.notices]
         await self._publish(sent)
+        await self._tell(fresh)
         _log_batch(self.service.name, len(inputs), fresh, before, len(sent), started)
         return {}
 
@@ -149,6 +157,18 @@ class ServiceRunner:
         for start in range(0, len(messages), PUBLISHING_AT_ONCE):
             chunk = messages[start : start + PUBLISHING_AT_ONCE]
             await asyncio.gather(*(self.bus.publish(m, source=source) for m in chunk))
+
+    async def _tell(self, decisions: list[Decision]) -> None:
+        """Tells what was just recorded on core NATS (``DecisionsRecorded``), a few decisions a message,
+        for operators' live views. Nothing keeps these messages and the log is the record, so a decision
+        that cannot be told (a third-party service's name that is no slug) is logged, not retried."""
+        for start in range(0, len(decisions), MAX_DECISIONS_A_MESSAGE):
+            chunk = decisions[start : start + MAX_DECISIONS_A_MESSAGE]
+            try:
+                told = DecisionsRecorded(decisions=[recorded(d) for d in chunk])
+                await self.bus.nc.publish(RECORDED_DECISIONS, told.model_dump_json().encode())
+            except (ValidationError, nats.errors.Error) as exc:
+                log.warning("%s: %d decision(s) not told live: %s", self.service.name, len(chunk), exc)
 
     async def _hints_applied(self, stop: asyncio.Event) -> None:
         """Waits until the registry has applied every hint published so far; Interrupted by ``stop``."""

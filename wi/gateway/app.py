@@ -16,9 +16,12 @@ from wi import __version__
 from wi.auth.status import DEGRADED, AuthStatus
 from wi.auth.store import TokenStore
 from wi.bus import ALL_STREAMS, Bus, LoopHealth, LoopState
+from wi.dashboard import DashboardFeed
+from wi.dashboard.routes import dashboard_router
 from wi.registry import Progress, RegistryStore
 
 from . import problems
+from .drills import DrillDesk
 from .limits import BodyLimit
 from .metrics import Metrics, ObserveRequests
 from .openapi import with_body_schemas
@@ -52,9 +55,11 @@ def create_app(
     long_poll_max_s: float = DEFAULT_LONG_POLL_MAX_S,
     loops: Callable[[], Iterable[LoopHealth]] = _no_loops,
     progress: Progress | None = None,
+    dashboard: DashboardFeed | None = None,
 ) -> FastAPI:
     """The FastAPI application that ``wi up`` serves; ``loops`` reports the platform's consumer loops,
-    ``progress`` (the registry's, when it runs in this process) answers read-your-writes reads soonest."""
+    ``progress`` (the registry's, when it runs in this process) answers read-your-writes reads soonest,
+    ``dashboard`` (if given) is served at /ui."""
     app = GatewayApp(
         title="Workload Intelligence gateway",
         version=__version__,
@@ -69,6 +74,7 @@ def create_app(
     app.state.long_poll_max_s = long_poll_max_s
     app.state.progress = progress or Progress(store)
     app.state.verdicts = VerdictWatch(bus)
+    app.state.drills = DrillDesk(bus)
     metrics = Metrics()
     problems.install(app)
 
@@ -83,6 +89,9 @@ def create_app(
 
     app.include_router(tenant_router)
     app.include_router(platform_router)
+    if dashboard is not None:
+        app.state.dashboard = dashboard
+        app.include_router(dashboard_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     app.add_middleware(ObserveRequests, metrics=metrics)

@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import Schema
 from pydantic import BaseModel
 
-from wi.contract import MESSAGE_TYPES, DeploymentRequest, Family
+from wi.contract import MESSAGE_TYPES, DeploymentRequest, DrillRequest, Family
 from wi.contract.http import MAX_HINTS_PER_REQUEST, ResponseRequest, ScaleRequest
 from wi.schema_export import COMPONENT_REF, component_schemas
 
@@ -30,6 +30,8 @@ SCALE = ScaleRequest.__name__
 """How many instances, for PATCH /v1/workloads/{workload}/deployments/{deployment}."""
 RESPONSE = ResponseRequest.__name__
 """A workload's answer, for POST /v1/workloads/{workload}/notices/{notice_id}/responses."""
+DRILL = DrillRequest.__name__
+"""A drill, for POST /v1/workloads/{workload}/drills."""
 
 _FROM_TOKEN_AND_PATH = ("tenant", "workload")
 
@@ -72,6 +74,7 @@ def body_schemas() -> dict[str, dict[str, Any]]:
         *notices.values(),
         ResponseRequest,
         ScaleRequest,
+        DrillRequest,
     ]
     schemas = component_schemas(models)
     hint_bodies = {kind: f"{model.__name__}Body" for kind, model in hints.items()}

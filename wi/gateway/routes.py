@@ -1,11 +1,12 @@
-"""The gateway's routes: tenants write hints, deployments and responses and read hints and notices; the
-platform writes events and notices and reads any tenant's hints."""
+"""The gateway's routes: tenants write hints, deployments and responses, read hints and notices and run
+drills; the platform writes events and notices and reads any tenant's hints."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +24,8 @@ from wi.contract import (
     DeploymentEnd,
     DeploymentRequest,
     DeploymentScale,
+    DrillReport,
+    DrillRequest,
     Family,
     HintKind,
     HintsView,
@@ -53,7 +56,8 @@ from wi.registry import (
 )
 
 from .auth import PlatformCaller, TenantCaller
-from .openapi import DEPLOYMENT, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
+from .drills import DrillDesk
+from .openapi import DEPLOYMENT, DRILL, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
 from .problems import ApiProblem, Unavailable, error_responses, invalid
 from .verdicts import VerdictWatch, until
 
@@ -144,16 +148,23 @@ def _under(path: str, problem: Problem) -> Problem:
     return Problem(field, problem.rule, problem.message)
 
 
-async def _publish(bus: Bus, messages: list[Message], source: str) -> Accepted:
-    """Publishes in order and waits until JetStream stored each; 503 when NATS cannot store them now."""
+@contextlib.contextmanager
+def _storing(bus: Bus) -> Iterator[None]:
+    """Around publishing: 503 when NATS is down or JetStream does not store the message now."""
     if not bus.nc.is_connected:
         raise Unavailable("nats", "the gateway is not connected to NATS")
-    seq = 0
     try:
-        for message in messages:
-            seq = (await bus.publish(message, source=source, timeout_s=PUBLISH_TIMEOUT_S)).seq
+        yield
     except (TimeoutError, nats.errors.Error) as exc:
         raise Unavailable("nats", f"JetStream did not store the message ({type(exc).__name__})") from exc
+
+
+async def _publish(bus: Bus, messages: list[Message], source: str) -> Accepted:
+    """Publishes in order and waits until JetStream stored each; 503 when NATS cannot store them now."""
+    seq = 0
+    with _storing(bus):
+        for message in messages:
+            seq = (await bus.publish(message, source=source, timeout_s=PUBLISH_TIMEOUT_S)).seq
     return Accepted(ids=[m.message_id for m in messages], seq=seq)
 
 
@@ -309,7 +320,8 @@ async def end_deployment(
     return await _publish(_bus(request), [message], _source(caller.tenant))
 
 
-def _delivery(stored: StoredNotice, now: datetime) -> NoticeDelivery:
+def notice_delivery(stored: StoredNotice, now: datetime) -> NoticeDelivery:
+    """A stored notice as it is read: with its state and deadline as of ``now`` and its cursor."""
     return NoticeDelivery(
         cursor=stored.stream_seq,
         state=stored.status.observed(stored.notice, now),
@@ -361,7 +373,7 @@ async def get_notices(
             break
         await until(changed, stopping, deadline - loop.time())
     now = utc_now()
-    return NoticePage(notices=[_delivery(n, now) for n in found], next_cursor=cursor)
+    return NoticePage(notices=[notice_delivery(n, now) for n in found], next_cursor=cursor)
 
 
 @tenant_router.get(
@@ -392,7 +404,7 @@ async def stream_notices(
             found, position = await _read_notices(request, tenant, workload, position)
             now = utc_now()
             for stored in found:
-                data = _delivery(stored, now).model_dump_json()
+                data = notice_delivery(stored, now).model_dump_json()
                 yield f"id: {stored.stream_seq}\nevent: notice\ndata: {data}\n\n"
             if not found:
                 await until(changed, stopping, SSE_KEEPALIVE_S)
@@ -462,6 +474,59 @@ async def respond_to_notice(
         )
     assert judged.state is not None
     return ResponseAccepted(response_id=response.response_id, state=judged.state)
+
+
+_DRILL_REQUEST: TypeAdapter[DrillRequest] = TypeAdapter(DrillRequest)
+DrillId = Annotated[str, Path(pattern=MESSAGE_ID_PATTERN, max_length=128, description="The drill.")]
+
+
+def _drills(request: Request) -> DrillDesk:
+    desk: DrillDesk = request.app.state.drills
+    return desk
+
+
+@tenant_router.post(
+    "/drills",
+    status_code=202,
+    response_model=DrillReport,
+    response_model_exclude_none=True,
+    summary="Start a drill",
+    description="Sends a test notice (eviction, maintenance or power_event), marked `drill`, to this "
+    "workload of the token's tenant: it answers as it would a real one, and no platform service acts on "
+    "it. Answers with the report so far; read it on with GET. Posting the same `drill_id` again sends "
+    "nothing more.",
+    openapi_extra=request_body(DRILL),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def start_drill(workload: Workload, caller: TenantCaller, request: Request) -> DrillReport:
+    assert caller.tenant is not None
+    wanted = _validated(_DRILL_REQUEST, await _body(request))
+    with _storing(_bus(request)):
+        return await _drills(request).begin(caller.tenant, workload, wanted, timeout_s=PUBLISH_TIMEOUT_S)
+
+
+@tenant_router.get(
+    "/drills/{drill_id}",
+    response_model=DrillReport,
+    response_model_exclude_none=True,
+    summary="Read a drill's report",
+    description="When the notice was delivered, how the workload answered (ack, defer or not at all) and "
+    "how long before the deadline; `done` once it answered or the deadline passed.",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def drill_report(
+    workload: Workload, drill_id: DrillId, caller: TenantCaller, request: Request
+) -> DrillReport:
+    assert caller.tenant is not None
+    found = _drills(request).report(caller.tenant, workload, drill_id)
+    if found is None:
+        raise ApiProblem(
+            404,
+            "Not found",
+            f"no drill {drill_id} of workload {workload} is known to this gateway",
+            [Problem("drill_id", "unknown_drill", "no such drill of this workload")],
+        )
+    return found
 
 
 async def _publish_platform(request: Request, family: Family) -> Accepted:

@@ -307,6 +307,7 @@ def _judged(response: ResponseBase, judgement: Judgement) -> Verdict:
         refused=None if refused is None else _rule(refused),
         reason=None if refused is None else str(refused)[:500],
         cursor=judgement.cursor,
+        drill=True if judgement.drill else None,
     )
 
 

@@ -54,6 +54,8 @@ class Judgement:
     notice_kind: str | None = None
     cursor: int | None = None
     """The notice's position in the notices stream."""
+    drill: bool = False
+    """The notice is a drill."""
 
 
 class UnknownNotice(LookupError):
@@ -316,12 +318,14 @@ class RegistryStore:
                     outcomes.append(Judgement(None, unknown))
                     continue
                 status = _status(record)
-                judged = partial(Judgement, notice_kind=record.kind, cursor=record.stream_seq)
+                notice = _notice_adapter.validate_json(record.body)
+                judged = partial(
+                    Judgement, notice_kind=record.kind, cursor=record.stream_seq, drill=notice.drill is True
+                )
                 if (response.tenant, response.response_id) in seen:
                     outcomes.append(judged(status))
                     continue
                 try:
-                    notice = _notice_adapter.validate_json(record.body)
                     status = respond(notice, status, response, received_at)
                 except ResponseRefused as refused:
                     outcomes.append(judged(status, refused))
@@ -385,6 +389,16 @@ class RegistryStore:
                 )
             ).one()
         return int(newest or 0)
+
+    def workloads(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """(tenant, workload) of the workloads with hints in effect or notices, in order (the first
+        ``limit``)."""
+        hinted = select(CurrentHint.tenant, CurrentHint.workload)
+        noticed = select(NoticeRecord.tenant, NoticeRecord.workload)
+        both = hinted.union(noticed).subquery()
+        query = select(both.c.tenant, both.c.workload).order_by(both.c.tenant, both.c.workload).limit(limit)
+        with Session(self.engine) as session:
+            return [(tenant, workload) for tenant, workload in session.exec(query).all()]
 
     def notices(
         self,

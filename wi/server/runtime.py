@@ -29,9 +29,11 @@ from wi.auth.status import AuthStatus
 from wi.auth.store import TokenStore
 from wi.auth.system import SystemAccount
 from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
-from wi.engine import DecisionLog, ServiceContext, ServiceRunner, installed_services, load_fleet
+from wi.dashboard import DashboardFeed, dashboard_url
+from wi.engine import DecisionLog, Fleet, ServiceContext, ServiceRunner, installed_services, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
+from wi.gateway.drills import DrillDesk
 from wi.gateway.verdicts import VerdictWatch
 from wi.registry import Registry, RegistryStore
 
@@ -42,6 +44,8 @@ from .settings import Settings
 log = logging.getLogger("wi.server")
 
 DEV_TENANT = "dev"
+DEV_PLATFORM = "platform"
+"""Whom ``wi up --dev``'s platform token is for, in ``Endpoints.dev_tokens``."""
 REVOCATION_POLL_S = 1.0
 """How soon a revoked token's open NATS connections are closed (new ones are refused at once)."""
 NO_CALLOUT_GAP = (
@@ -91,9 +95,11 @@ class Endpoints:
     def lines(self) -> list[str]:
         """The endpoints as lines for people."""
         nats = f"{self.nats_url} ({'embedded nats-server' if self.nats_embedded else 'external'})"
+        dashboard = dashboard_url(self.http_url, self.dev_tokens.get(DEV_PLATFORM))
         return [
             f"NATS      {nats}",
             f"HTTP      {self.http_url}  (/healthz, /readyz, /docs)",
+            f"dashboard {dashboard}  (with a platform token)",
             f"database  {self.database_url}",
             f"data dir  {self.data_dir}",
             *(f"token     {whom}: {token}" for whom, token in self.dev_tokens.items()),
@@ -118,7 +124,8 @@ class Platform:
         self._stop_services = asyncio.Event()
         self._stop_registry = asyncio.Event()
         self._registry: Registry | None = None
-        self._verdicts: VerdictWatch | None = None
+        self._followers: list[VerdictWatch | DrillDesk | DashboardFeed] = []
+        """What follows the bus for the HTTP routes and the dashboard (and answers drills on NATS)."""
         self._loops: dict[asyncio.Event, list[asyncio.Task[None]]] = {
             self._stop_services: [],
             self._stop_registry: [],
@@ -149,7 +156,8 @@ class Platform:
             await self._registry.start()
             for name, loop in self._registry.loops().items():
                 self._supervise(name, loop, self._stop_registry)
-            for runner in await asyncio.to_thread(self._service_runners):
+            fleet = await asyncio.to_thread(load_fleet, settings.fleet or SAMPLE_FLEET)
+            for runner in await asyncio.to_thread(self._service_runners, fleet):
                 await runner.start()
                 for name, loop in runner.loops().items():
                     self._supervise(name, loop, self._stop_services)
@@ -157,6 +165,7 @@ class Platform:
                 self._supervise(
                     "revocations", partial(self._follow_revocations, self.auth.system), self._stop_registry
                 )
+            dashboard = DashboardFeed(self.bus, fleet, self.store)
             app = create_app(
                 self.bus,
                 self.store,
@@ -166,9 +175,11 @@ class Platform:
                 settings.http_long_poll_max_s,
                 lambda: self.supervisor.health.values(),
                 self._registry.progress,
+                dashboard,
             )
-            self._verdicts = app.state.verdicts
-            await self._verdicts.start()
+            self._followers = [app.state.verdicts, app.state.drills, dashboard]
+            for follower in self._followers:
+                await follower.start()
             self.http = HttpServer(app, settings.http_host, settings.http_port)
             self.http.start()
         except BaseException:
@@ -187,7 +198,7 @@ class Platform:
         """Runs a loop under the supervisor until its shutdown phase comes."""
         self._loops[phase].append(self.supervisor.start(name, loop, phase))
 
-    def _service_runners(self) -> list[ServiceRunner]:
+    def _service_runners(self, fleet: Fleet) -> list[ServiceRunner]:
         """The platform services the settings ask for, each in its runner."""
         settings = self.settings
         if settings.services == "none":
@@ -204,9 +215,7 @@ class Platform:
                 f"services: {', '.join(unknown)} not installed (installed: {', '.join(installed)})"
             )
         assert self.bus is not None and self.store is not None
-        context = ServiceContext(
-            load_fleet(settings.fleet or SAMPLE_FLEET), settings.placement_goal, settings.llm_perf_dir
-        )
+        context = ServiceContext(fleet, settings.placement_goal, settings.llm_perf_dir)
         decisions = DecisionLog(self.store.engine)
         progress = self._registry.progress if self._registry is not None else None
         return [
@@ -305,7 +314,7 @@ class Platform:
         assert self.tokens is not None
         return {
             f"tenant {DEV_TENANT}": self.tokens.create(TokenKind.TENANT, DEV_TENANT, "wi up --dev"),
-            "platform": self.tokens.create(TokenKind.PLATFORM, None, "wi up --dev"),
+            DEV_PLATFORM: self.tokens.create(TokenKind.PLATFORM, None, "wi up --dev"),
         }
 
     async def stop(self) -> None:
@@ -322,9 +331,9 @@ class Platform:
         if self.http is not None:
             await self.http.stop(max(deadline - loop.time(), 0.1))
             self.http = None
-        if self._verdicts is not None:
-            await self._verdicts.stop()
-            self._verdicts = None
+        for follower in self._followers:
+            await follower.stop()
+        self._followers = []
         for phase in (self._stop_services, self._stop_registry):
             phase.set()
             await self._drain(phase, deadline)
