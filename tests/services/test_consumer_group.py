@@ -7,12 +7,14 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from wi_services.allocator import VmAllocator
 
 from tests.platform import eventually, start_platform
 from tests.services.fleets import write_small_fleet
 from wi.contract import DeploymentRequest, Message
 from wi.engine import DecisionLog, ServiceContext, ServiceRunner, View, load_fleet
+from wi.engine import runner as runner_module
 
 REQUESTS = 20
 
@@ -28,8 +30,11 @@ class CountingAllocator(VmAllocator):
 
 
 async def test_two_runners_of_the_allocator_share_requests_and_never_overbook(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One input per fetch: JetStream hands each to the next waiting pull, so both runners get some
+    # however fast or slow this machine is (with big batches one fetch may take every request).
+    monkeypatch.setattr(runner_module, "SERVICE_BATCH", 1)
     fleet_file = write_small_fleet(tmp_path / "fleet.json", "regular", servers=2, fault_domains=2)
     async with start_platform(tmp_path / "wi", services="none", database_url=database_url) as running:
         platform = running.platform
