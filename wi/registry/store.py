@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, func, insert, text, tuple_
+from sqlalchemy import Engine, func, insert, text, tuple_, update
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from wi.bus.subjects import STREAMS
@@ -90,7 +91,9 @@ class RegistryStore:
         """Records hints (and clears), each with its stream sequence, in one transaction; each becomes
         current if it is the latest of its kind and scope. False for a hint applied before.
 
-        ``through`` moves the hints watermark there in the same transaction.
+        ``through`` moves the hints watermark there in the same transaction. Rows are written in bulk
+        (one INSERT for the history, one INSERT and one UPDATE for the current hints), not object by
+        object: this is the registry's hot path.
         """
         with writing(self.engine), Session(self.engine) as session:
             ids = {(hint.tenant, hint.hint_id) for hint, _ in hints}
@@ -106,25 +109,31 @@ class RegistryStore:
                 else set()
             )
             keys = {(h.tenant, h.workload, scope_of(h), h.subject_kind) for h, _ in hints}
-            current = (
-                {
-                    (row.tenant, row.workload, row.scope, row.kind): row
-                    for row in session.exec(
-                        select(CurrentHint)
-                        .where(
-                            tuple_(
-                                col(CurrentHint.tenant),
-                                col(CurrentHint.workload),
-                                col(CurrentHint.scope),
-                                col(CurrentHint.kind),
-                            ).in_(keys)
-                        )
-                        .with_for_update()
-                    ).all()
-                }
-                if keys
-                else {}
-            )
+            stored = {
+                (t, w, scope, kind): (as_utc(issued_at), seq)
+                for t, w, scope, kind, issued_at, seq in session.execute(
+                    sql_select(
+                        col(CurrentHint.tenant),
+                        col(CurrentHint.workload),
+                        col(CurrentHint.scope),
+                        col(CurrentHint.kind),
+                        col(CurrentHint.issued_at),
+                        col(CurrentHint.stream_seq),
+                    )
+                    .where(
+                        tuple_(
+                            col(CurrentHint.tenant),
+                            col(CurrentHint.workload),
+                            col(CurrentHint.scope),
+                            col(CurrentHint.kind),
+                        ).in_(keys)
+                    )
+                    .with_for_update()
+                ).all()
+            }
+            latest = dict(stored)
+            history: list[dict[str, Any]] = []
+            current: dict[tuple[str, str, str, str], dict[str, Any]] = {}
             applied = []
             for hint, stream_seq in hints:
                 if (hint.tenant, hint.hint_id) in known:
@@ -132,23 +141,19 @@ class RegistryStore:
                     continue
                 known.add((hint.tenant, hint.hint_id))
                 applied.append(True)
-                body = hint.model_dump_json()
+                row = {**_hint_columns(hint, stream_seq, hint.model_dump_json()), "hint_id": hint.hint_id}
+                history.append(row)
                 key = (hint.tenant, hint.workload, scope_of(hint), hint.subject_kind)
-                session.add(HintRecord(**_hint_columns(hint, stream_seq, body), hint_id=hint.hint_id))
-                row = current.get(key)
-                if row is not None and not supersedes(
-                    (hint.issued_at, stream_seq), (as_utc(row.issued_at), row.stream_seq)
-                ):
-                    continue
-                if row is None:
-                    row = current[key] = CurrentHint(
-                        **_hint_columns(hint, stream_seq, body), hint_id=hint.hint_id
-                    )
-                else:
-                    for name, value in _hint_columns(hint, stream_seq, body).items():
-                        setattr(row, name, value)
-                    row.hint_id = hint.hint_id
-                session.add(row)
+                before = latest.get(key)
+                if before is None or supersedes((hint.issued_at, stream_seq), before):
+                    latest[key] = (hint.issued_at, stream_seq)
+                    current[key] = row
+            if history:
+                session.execute(insert(HintRecord), history)
+            if new := [row for key, row in current.items() if key not in stored]:
+                session.execute(insert(CurrentHint), new)
+            if replaced := [row for key, row in current.items() if key in stored]:
+                session.execute(update(CurrentHint), replaced)
             self._advance(session, Family.HINT, through)
             session.commit()
         return applied
