@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import Record, print_records, wi_up
@@ -40,8 +41,24 @@ def _wrk() -> str:
     return found
 
 
-def _load(url: str, token: str, connections: int, seconds: float) -> tuple[float, float, int]:
-    """wrk against ``url``: (requests/s of 2xx answers, p99 latency in ms, non-2xx answers)."""
+@dataclass(frozen=True)
+class WrkRun:
+    """What one wrk run reports."""
+
+    ok: int
+    """Answers with a 2xx status."""
+    errors: int
+    seconds: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        """2xx answers per second."""
+        return self.ok / self.seconds
+
+
+def load(url: str, token: str, connections: int, seconds: float) -> WrkRun:
+    """wrk POSTing a hint to ``url`` with ``connections`` connections for ``seconds``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\n'
@@ -66,15 +83,17 @@ def _load(url: str, token: str, connections: int, seconds: float) -> tuple[float
     )
     Path(script.name).unlink()
     out = done.stdout
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    elapsed = re.search(r"requests in ([\d.]+)(\w+),", out)
-    assert elapsed is not None
-    seconds_taken = float(elapsed.group(1)) * _UNITS[elapsed.group(2)] / 1e3
+    total = re.search(r"(\d+) requests in ([\d.]+)(\w+),", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert total is not None and p99 is not None, out
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(bad.group(1)) if bad else 0
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    assert p99 is not None, out
-    return (total - errors) / seconds_taken, float(p99.group(1)) * _UNITS[p99.group(2)], errors
+    return WrkRun(
+        int(total.group(1)) - errors,
+        errors,
+        float(total.group(2)) * _UNITS[total.group(3)] / 1e3,
+        float(p99.group(1)) * _UNITS[p99.group(2)],
+    )
 
 
 BARE_APP = """
@@ -112,34 +131,25 @@ async def measure(seconds: float = 5.0) -> list[Record]:
         async with wi_up() as up:
             for connections in CONNECTIONS:
                 wi_url = f"{up.http_url}/v1/workloads/bench-gateway/hints"
-                raw_rate, raw_p99, _ = await asyncio.to_thread(
-                    _load, f"{bare_url}/v1/workloads/w/hints", up.tenant_token, connections, seconds
+                raw = await asyncio.to_thread(
+                    load, f"{bare_url}/v1/workloads/w/hints", up.tenant_token, connections, seconds
                 )
-                rate, p99, errors = await asyncio.to_thread(
-                    _load, wi_url, up.tenant_token, connections, seconds
-                )
-                assert errors == 0, f"the gateway answered {errors} requests with an error"
+                wi = await asyncio.to_thread(load, wi_url, up.tenant_token, connections, seconds)
+                assert wi.errors == 0, f"the gateway answered {wi.errors} requests with an error"
                 name = f"gateway POST hint, {connections} connections"
-                records.append(
+                baseline = "bare FastAPI route, same server"
+                records += [
                     Record(
                         name,
-                        round(rate, 1),
+                        round(wi.rate, 1),
                         "req/s",
-                        "bare FastAPI route, same server",
-                        round(raw_rate, 1),
+                        baseline,
+                        round(raw.rate, 1),
                         f"ratio >= {GOAL}",
-                        rate / raw_rate >= GOAL,
-                    )
-                )
-                records.append(
-                    Record(
-                        f"{name}, p99",
-                        round(p99, 2),
-                        "ms",
-                        "bare FastAPI route, same server",
-                        round(raw_p99, 2),
-                    )
-                )
+                        wi.rate / raw.rate >= GOAL,
+                    ),
+                    Record(f"{name}, p99", round(wi.p99_ms, 2), "ms", baseline, round(raw.p99_ms, 2)),
+                ]
     finally:
         bare.terminate()
         await bare.wait()

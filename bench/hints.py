@@ -3,12 +3,14 @@
 WI over NATS: ``--clients`` SDK clients (one workload each, each on its own NATS connection) send
 ``--hints`` hints between them, each client one after another as a workload would, to a `wi up` of its
 own process; the clock stops when the registry's watermark (written in the transaction that stores the
-hints) reaches the stream's last sequence. WI over HTTP: the same through the gateway, ``--clients``
-concurrent connections POSTing one hint each. Raw: the same JSON bytes published by plain nats-py to a
-stream of the same configuration, windowed (``publish_async``), until the last is acknowledged: what
-the bus takes when nobody reads what it stores. Goal: WI at least 50 % of raw.
+hints) reaches the stream's last sequence. WI over HTTP: wrk's ``--clients`` connections POST one hint
+each to the gateway for ``--seconds``; the clock stops when the last is stored. Raw: the same JSON
+bytes published by plain nats-py to a stream of the same configuration, windowed (``publish_async``),
+until the last is acknowledged: what the bus takes when nobody reads what it stores. Goal: WI at least
+50 % of raw.
 
-Run: ``.venv/bin/python bench/hints.py [--hints N] [--clients C] [--database sqlite|postgresql]``.
+Run: ``.venv/bin/python bench/hints.py [--hints N] [--clients C] [--seconds S]
+[--database sqlite|postgresql]``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import argparse
 import asyncio
 import time
 
-import httpx
 import nats
+from gateway import load
 from harness import Record, WiUp, print_records, wi_up
 from nats.js.api import StreamConfig
 from wi_sdk import Evictability, WorkloadClient
@@ -74,22 +76,14 @@ async def _over_nats(up: WiUp, count: int, clients: int) -> float:
             await client.close()
 
 
-async def _over_http(up: WiUp, count: int, clients: int) -> float:
-    """Hints per second, first POST to stored, from concurrent connections to the gateway."""
-    headers = {"Authorization": f"Bearer {up.tenant_token}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=up.http_url, headers=headers, limits=limits, timeout=30) as http:
-        body = {"kind": "evictability", "evictable": True, "min_notice_s": 120}
-
-        async def send(worker: int, share: int) -> None:
-            for _ in range(share):
-                answer = await http.post(f"/v1/workloads/http-{worker}/hints", json=body)
-                answer.raise_for_status()
-
-        start = time.perf_counter()
-        await asyncio.gather(*(send(i, count // clients) for i in range(clients)))
-        await _stored(up, await _last_seq(up))
-        return (count // clients * clients) / (time.perf_counter() - start)
+async def _over_http(up: WiUp, seconds: float, connections: int) -> float:
+    """Hints per second, first POST to stored, from wrk's connections POSTing to the gateway."""
+    url = f"{up.http_url}/v1/workloads/bench-http/hints"
+    start = time.perf_counter()
+    run = await asyncio.to_thread(load, url, up.tenant_token, connections, seconds)
+    assert run.errors == 0, f"the gateway answered {run.errors} requests with an error"
+    await _stored(up, await _last_seq(up))
+    return run.ok / (time.perf_counter() - start)
 
 
 async def _raw(up: WiUp, count: int) -> float:
@@ -126,7 +120,10 @@ async def _raw(up: WiUp, count: int) -> float:
 
 
 async def measure(
-    count: int = 5000, clients: int = 50, databases: tuple[str, ...] = ("sqlite", "postgresql")
+    count: int = 5000,
+    clients: int = 50,
+    databases: tuple[str, ...] = ("sqlite", "postgresql"),
+    seconds: float = 5.0,
 ) -> list[Record]:
     """Hint ingestion over NATS for each database and over HTTP on SQLite, each against raw publish."""
     records = []
@@ -137,8 +134,8 @@ async def measure(
             records.append(_record(f"hints stored, {clients} SDK clients over NATS, {db}", wi, raw))
             if db == "sqlite":
                 raw = await _raw(up, count)
-                wi = await _over_http(up, count, clients)
-                records.append(_record(f"hints stored, {clients} HTTP connections, {db}", wi, raw))
+                wi = await _over_http(up, seconds, clients)
+                records.append(_record(f"hints stored, {clients} HTTP connections (wrk), {db}", wi, raw))
     return records
 
 
@@ -160,7 +157,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--hints", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=5.0, help="of wrk's load over HTTP")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
     arguments = parser.parse_args()
     databases = tuple(arguments.database or ["sqlite", "postgresql"])
-    print_records(asyncio.run(measure(arguments.hints, arguments.clients, databases)))
+    print_records(asyncio.run(measure(arguments.hints, arguments.clients, databases, arguments.seconds)))

@@ -44,7 +44,7 @@ FULL: dict[str, Callable[[], Any]] = {
     "memory": lambda: memory.measure(databases=("sqlite", "postgresql")),
 }
 QUICK: dict[str, Callable[[], Any]] = {
-    "hints": lambda: hints.measure(count=40, clients=4, databases=("sqlite",)),
+    "hints": lambda: hints.measure(count=40, clients=4, databases=("sqlite",), seconds=1),
     "notices": lambda: notices.measure(workloads=(1, 3), notices=10, gap_ms=1, http_workloads=(1,)),
     "gateway": lambda: gateway.measure(seconds=1),
     "allocator": lambda: allocator.measure(servers=200, decisions=50),

@@ -28,7 +28,7 @@ def test_each_benchmark_runs_and_writes_its_records() -> None:
     names = " | ".join(r["name"] for r in records)
     for expected in (
         "hints stored, 4 SDK clients over NATS",
-        "hints stored, 4 HTTP connections",
+        "hints stored, 4 HTTP connections (wrk)",
         "notice latency over NATS, 3 workloads, p99",
         "notice latency over HTTP long poll",
         "notice latency over SSE",
