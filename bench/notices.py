@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import httpx
 import nats
-from harness import Record, WiUp, percentile, print_records, raise_open_files, wi_up
+from harness import Record, WiUp, percentile, print_records, raise_open_files, rss_mb, wi_up
 from wi_sdk import Eviction, Received, WorkloadClient
 
 from wi.bus import Bus
@@ -69,7 +69,6 @@ async def _sdk_clients(up: WiUp, url: str, count: int, arrivals: Arrivals) -> As
 
         for start in range(0, count, ATTACH_AT_ONCE):
             await asyncio.gather(*(attach(n) for n in names[start : start + ATTACH_AT_ONCE]))
-        await asyncio.sleep(1.0)  # every client has subscribed (or long-polls) and read its open notices
         gc.freeze()  # the clients stand for N processes: their objects must not make this one's GC pauses
         try:
             yield names
@@ -92,13 +91,35 @@ async def _sse_streams(up: WiUp, count: int, arrivals: Arrivals) -> AsyncIterato
                         arrivals.arrived(line.split('"notice_id":"', 1)[1].split('"', 1)[0])
 
         readers = [asyncio.create_task(read(n)) for n in names]
-        await asyncio.sleep(1.0 + count / 200)
         try:
             yield names
         finally:
             for reader in readers:
                 reader.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
+
+
+def _eviction(workload: str) -> Eviction:
+    return Eviction(
+        tenant="bench",
+        workload=workload,
+        instance=f"{workload}-0",
+        reason="spot",
+        not_before=utc_now() + timedelta(minutes=10),
+    )
+
+
+async def _warm_up(bus: Bus, names: Sequence[str], arrivals: Arrivals) -> None:
+    """Sends each workload one notice and waits for all: then every client is attached and listening
+    (however long attaching thousands takes), and nothing measured waits on an attach."""
+    notices = [_eviction(name) for name in names]
+    waiting = [
+        arrivals.waiting.setdefault(n.notice_id, asyncio.get_running_loop().create_future()) for n in notices
+    ]
+    for start in range(0, len(notices), ATTACH_AT_ONCE):
+        await asyncio.gather(*(bus.publish(n) for n in notices[start : start + ATTACH_AT_ONCE]))
+    async with asyncio.timeout(300):
+        await asyncio.gather(*waiting)
 
 
 async def _deliver(
@@ -109,13 +130,7 @@ async def _deliver(
     sent_at: dict[str, float] = {}
     pending: list[asyncio.Future[None]] = []
     for _ in range(notices):
-        notice = Eviction(
-            tenant="bench",
-            workload=(workload := pick.choice(names)),
-            instance=f"{workload}-0",
-            reason="spot",
-            not_before=utc_now() + timedelta(minutes=10),
-        )
+        notice = _eviction(pick.choice(names))
         pending.append(
             arrivals.waiting.setdefault(notice.notice_id, asyncio.get_running_loop().create_future())
         )
@@ -195,11 +210,19 @@ async def measure(
                         else _sdk_clients(up, up.nats_url if path == "NATS" else up.http_url, count, arrivals)
                     )
                     async with attached as names:
+                        await _warm_up(bus, names, arrivals)
+                        if path == "NATS":
+                            servers_mb = round(rss_mb(up.nats_pid), 1)
                         latencies = await _deliver(bus, names, arrivals, notices, gap_ms / 1e3)
                     raw = await _raw_round_trip(up, notices)
                     records += _records(path, count, latencies, raw)
                     if path == "NATS":
                         p99_nats[count] = percentile(latencies, 0.99)
+                        records.append(
+                            Record(
+                                f"nats-server RSS, {count:,} workloads attached over NATS", servers_mb, "MB"
+                            )
+                        )
         finally:
             await bus.close()
     if 100 in p99_nats and (largest := max(p99_nats)) > 100:
