@@ -56,7 +56,8 @@ def tenant_problem(tenant: str) -> str | None:
 
 IDENTITY_CACHE_S = 1.0
 """How long a checked token is trusted without asking the database again: a token revoked by another
-process (``wi tokens revoke``) is refused over HTTP within this time; one revoked here at once."""
+process (``wi tokens revoke``) is refused over HTTP and NATS within this time; one revoked here at once.
+(Its open NATS connections are closed within ``REVOCATION_POLL_S`` of ``wi up``.)"""
 IDENTITY_CACHE_SIZE = 10_000
 
 
@@ -137,7 +138,13 @@ class TokenStore:
         ]
 
     def check(self, token: str) -> Identity:
-        """The identity behind a token; raises InvalidToken saying why it authorizes nothing."""
+        """The identity behind a token; raises InvalidToken saying why it authorizes nothing.
+
+        A token found valid is trusted for ``IDENTITY_CACHE_S`` without asking the database again (HTTP
+        requests and NATS connections arrive by the thousand at once, e.g. after a restart).
+        """
+        if (known := self.recently_authenticated(token)) is not None:
+            return known
         match = TOKEN_PATTERN.match(token)
         if match is None:
             raise InvalidToken("malformed token")
@@ -149,22 +156,22 @@ class TokenStore:
             raise InvalidToken(f"revoked token {row.token_id}")
         if row.tenant is not None and (problem := tenant_problem(row.tenant)):
             raise InvalidToken(f"token {row.token_id}: {problem}")
-        return Identity(row.token_id, TokenKind(row.kind), row.tenant)
-
-    def authenticate(self, token: str) -> Identity | None:
-        """The identity behind a token, or None if it is malformed, unknown, revoked or names no slug."""
-        try:
-            identity = self.check(token)
-        except InvalidToken:
-            return None
+        identity = Identity(row.token_id, TokenKind(row.kind), row.tenant)
         if len(self._checked) >= IDENTITY_CACHE_SIZE:
             self._checked.clear()
         self._checked[token] = (identity, time.monotonic())
         return identity
 
+    def authenticate(self, token: str) -> Identity | None:
+        """The identity behind a token, or None if it is malformed, unknown, revoked or names no slug."""
+        try:
+            return self.check(token)
+        except InvalidToken:
+            return None
+
     def recently_authenticated(self, token: str) -> Identity | None:
-        """The identity ``authenticate`` found for this token less than ``IDENTITY_CACHE_S`` ago, without
-        touching the database; None otherwise (then call ``authenticate``)."""
+        """The identity ``check`` found for this token less than ``IDENTITY_CACHE_S`` ago, without
+        touching the database; None otherwise (then call ``check`` or ``authenticate``)."""
         found = self._checked.get(token)
         if found is None or time.monotonic() - found[1] > IDENTITY_CACHE_S:
             return None
