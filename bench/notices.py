@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,7 @@ from wi.contract import utc_now
 GOAL_VS_RAW = 2.0
 GOAL_FLAT = 1.2
 ATTACH_AT_ONCE = 200
+WARM_UP_S = float(os.environ.get("WI_BENCH_WARM_UP_S", "300"))
 SHARES = (0.5, 0.99, 0.999)
 
 
@@ -118,8 +120,14 @@ async def _warm_up(bus: Bus, names: Sequence[str], arrivals: Arrivals) -> None:
     ]
     for start in range(0, len(notices), ATTACH_AT_ONCE):
         await asyncio.gather(*(bus.publish(n) for n in notices[start : start + ATTACH_AT_ONCE]))
-    async with asyncio.timeout(300):
-        await asyncio.gather(*waiting)
+    try:
+        async with asyncio.timeout(WARM_UP_S):
+            await asyncio.gather(*waiting)
+    except TimeoutError:
+        missing = [n.workload for n in notices if n.notice_id not in arrivals.at]
+        raise TimeoutError(
+            f"{len(missing)} of {len(names)} workloads got no notice, e.g. {missing[:5]}"
+        ) from None
 
 
 async def _deliver(
