@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +35,7 @@ def plan_evictions(
     pressure: CapacityPressure,
     instances: Sequence[Instance],
     hints_for: HintsLookup,
-    already_evicting: frozenset[str],
+    already_evicting: Set[str],
     now: datetime,
 ) -> EvictionPlan:
     """Evictions freeing ``cores_needed`` in the pressured cluster and pool at the least cost to workloads.
