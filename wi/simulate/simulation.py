@@ -52,18 +52,24 @@ class Simulation:
     """``without_wi``, ``with_wi`` and, when ablations ran, each optimization's name."""
 
 
-def pressures(
-    scenario: Scenario, horizon_s: float, cell_cores: int, rng: np.random.Generator
-) -> list[Pressure]:
+def pressures(scenario: Scenario, horizon_s: float, rng: np.random.Generator) -> list[Pressure]:
     """The scenario's capacity pressure events: Poisson on each region's spot and harvest cells."""
     found = []
     mean_s = scenario.pressure_every_h * 3600
-    cores = max(1, round(scenario.pressure_share * cell_cores))
     for region in REGIONS:
         for pool in EVICTABLE_POOLS:
             at = rng.exponential(mean_s)
             while at < horizon_s:
-                found.append(Pressure(float(at), cluster(region), pool, cores, scenario.pressure_within_s))
+                found.append(
+                    Pressure(
+                        float(at),
+                        region,
+                        cluster(region),
+                        pool,
+                        scenario.pressure_share,
+                        scenario.pressure_within_s,
+                    )
+                )
                 at += rng.exponential(mean_s)
     return sorted(found, key=lambda p: p.at_s)
 
@@ -84,8 +90,7 @@ def simulate(
     fleet = scenario.fleet(
         trace, {n: (c.replicas, c.tensor_parallel, c.gpu_frequency_mhz) for n, c in provisioned.items()}
     )
-    cell_cores = sum(s.cores for s in fleet.servers if (s.region, s.pool) == (REGIONS[0], Pool.SPOT))
-    events = pressures(scenario, float(trace.end_s.max()), cell_cores, rng)
+    events = pressures(scenario, float(trace.end_s.max()), rng)
     runs = {WITHOUT: WITHOUT_WI, WITH: WITH_WI}
     if ablations:
         runs |= {str(o): WITH_WI - {o} for o in Optimization}
