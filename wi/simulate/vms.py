@@ -159,8 +159,10 @@ class _Meter:
         """Cores booked by (region, pool)."""
         self.version = 0
 
-    def follow(self, inventory: Inventory) -> None:
-        """Takes in the inventory's changes of use since the last call."""
+    def follow(self, inventory: Inventory) -> bool:
+        """Takes in the inventory's changes of use since the last call; returns whether there were any."""
+        if inventory.version == self.version:
+            return False
         changes = inventory.changes_since(self.version)
         assert changes is not None, "the meter fell behind the inventory's journal"
         for server, use in changes:
@@ -173,6 +175,7 @@ class _Meter:
             self.by_pool[self.pool[i]] += use.cores
             self.by_cell[region, self.pool[i]] += use.cores
         self.version = inventory.version
+        return True
 
     def watts(self) -> NDArray[np.float64]:
         """The draw of each region's servers now."""
@@ -226,24 +229,30 @@ def simulate_vms(
         remaining[vm] -= ran
         started_s[vm] = np.nan
 
+    hints_of: dict[int, WorkloadHints] = {}
+    """Each VM's hints as its workload states them (what changes is only the delay tolerance left)."""
+
+    def stated(vm: int) -> WorkloadHints:
+        found = hints_of.get(vm)
+        if found is None:
+            found = hints_of[vm] = vm_hints(traits, vm, regions, reads)
+        return found
+
+    draw_w = carbon_w = 0.0
+    """The servers' draw now, and its carbon rate (W x g/kWh), as of the meter's last change."""
     while events:
         t, kind, _, item, seen = heapq.heappop(events)
-        watts = meter.watts()
-        run.energy_kwh += float(watts.sum()) * (t - last_t) / 3.6e6
-        run.carbon_kg += float(watts @ meter.carbon) * (t - last_t) / 3.6e9
+        run.energy_kwh += draw_w * (t - last_t) / 3.6e6
+        run.carbon_kg += carbon_w * (t - last_t) / 3.6e9
         last_t = t
         now = EPOCH + timedelta(seconds=t)
         if kind == ARRIVE:
             workload = f"vm-{item}"
-            hints = platform.known.get(workload)
-            if hints is None:
-                hints = platform.known[workload] = vm_hints(traits, item, regions, reads)
-            else:  # asking again after a deferral: the tolerance left
+            hints = stated(item)
+            if t > asked_s[item]:  # asking again after a deferral: the tolerance left
                 waited = int(t - asked_s[item])
-                hints = platform.known[workload] = replace(
-                    hints,
-                    start_within_s=max(0, vm_hints(traits, item, regions, reads).start_within_s - waited),
-                )
+                hints = replace(hints, start_within_s=max(0, hints.start_within_s - waited))
+            platform.known[workload] = hints
             request = DeploymentRequest(
                 tenant=TENANT,
                 workload=workload,
@@ -327,10 +336,11 @@ def simulate_vms(
                 stop(vm, at, platform.known[released.workload])
                 generation[vm] += 1  # its END event is stale; it asks again at the deadline
                 asked_s[vm] = at
-                platform.known[released.workload] = vm_hints(traits, vm, regions, reads)
                 order += 1
                 heapq.heappush(events, (at, ARRIVE, order, vm, 0))
-        meter.follow(platform.inventory)
+        if meter.follow(platform.inventory):
+            watts = meter.watts()
+            draw_w, carbon_w = float(watts.sum()), float(watts @ meter.carbon)
         run.peak_servers = max(run.peak_servers, int(meter.on.sum()))
         run.peak_cores = max(run.peak_cores, int(meter.by_pool.sum()))
         if t >= next_sample:

@@ -46,20 +46,21 @@ def plan_evictions(
     """
     plan = EvictionPlan()
     here = [i for i in instances if i.cluster == pressure.cluster and i.pool == pressure.pool]
-    candidates: list[tuple[bool, tuple[int, int], int, Instance, int]] = []
+    candidates: list[tuple[bool, tuple[int, int], int, str, Instance, int]] = []
     for instance in here:
-        if instance_key(instance) in already_evicting:
+        key = instance_key(instance)
+        if key in already_evicting:
             continue
         hints = hints_for(instance.tenant, instance.workload, instance.instance)
         if not hints.evictable:
-            plan.log.append(f"{instance_key(instance)}: not evictable (no evictable hint); kept")
+            plan.log.append(f"{key}: not evictable (no evictable hint); kept")
             continue
         notice = hints.min_notice_s
         late = notice > pressure.needed_within_s
-        candidates.append((late, hints.disruption_cost, -instance.cores, instance, notice))
-    candidates.sort(key=lambda c: (c[0], c[1], c[2], instance_key(c[3])))  # in time first, then cheapest
+        candidates.append((late, hints.disruption_cost, -instance.cores, key, instance, notice))
+    candidates.sort(key=lambda c: c[:4])  # in time first, then cheapest, largest, by key
     freed = freed_in_time = 0
-    for late, cost, _, instance, notice in candidates:
+    for late, cost, _, _, instance, notice in candidates:
         if freed >= pressure.cores_needed:
             break
         notice_s = max(notice, pressure.needed_within_s)
