@@ -73,6 +73,9 @@ def summary(simulation: Simulation) -> dict[str, Any]:
         str(o): {
             "saving_pct": _pct(base, base - (arms[o]["customer_cost"] - with_wi["customer_cost"])),
             "customer_cost_without_it": arms[o]["customer_cost"],
+            "evictions_needing_three_nines_without_it": arms[o]["evictions_needing_three_nines"],
+            "evictions_short_notice_without_it": arms[o]["evictions_short_notice"],
+            "slo_attainment_without_it": arms[o]["slo_attainment"],
         }
         for o in Optimization
         if o in arms
