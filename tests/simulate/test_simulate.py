@@ -43,6 +43,7 @@ def test_every_vms_work_is_served_once_or_its_rejection_counted_and_every_reques
         assert (vms.pool[placed] >= 0).all()
         assert (np.isnan(vms.ended_s) == ~placed).all()  # every VM that ran stopped for good once
         done = ~vms.rejected
+        assert vms.evictions.sum() > 0
         assert vms.served_s[done] == pytest.approx(lifetime[done])  # evicted ones too, after restarts
         assert (vms.served_s <= lifetime + 1e-6).all()
         served = sum(int((~np.isnan(t)).sum()) for t in arm.llm.ttft_ms.values())
