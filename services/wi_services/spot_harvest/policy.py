@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,11 +59,10 @@ def plan_evictions(
         notice = hints.min_notice_s
         late = notice > pressure.needed_within_s
         candidates.append((late, hints.disruption_cost, -instance.cores, key, instance, notice))
-    candidates.sort(key=lambda c: c[:4])  # in time first, then cheapest, largest, by key
+    heapq.heapify(candidates)  # in time first, then cheapest, largest, by key (unique: never further)
     freed = freed_in_time = 0
-    for late, cost, _, _, instance, notice in candidates:
-        if freed >= pressure.cores_needed:
-            break
+    while candidates and freed < pressure.cores_needed:  # only as many as it takes, in that order
+        late, cost, _, _, instance, notice = heapq.heappop(candidates)
         notice_s = max(notice, pressure.needed_within_s)
         why = (
             f"capacity pressure on {pressure.pool} in {pressure.cluster} ({pressure.cores_needed} cores "
