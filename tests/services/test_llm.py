@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from wi_sdk import PowerEvent, Received, Reconfiguration, WorkloadClient
@@ -19,7 +19,7 @@ from wi_services.llm.perf_model import CAPPED_SHARE_OF_TDP
 from tests.platform import Running, eventually
 from tests.services.views import effective, view
 from wi.contract import EndpointConfig, EndpointLoad, HintBase, LatencyTolerance, PowerCap, Priority
-from wi.engine import DecisionLog, ServiceContext, load_fleet
+from wi.engine import Decision, DecisionLog, ServiceContext, load_fleet
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 MODEL = load_perf_model()
@@ -84,6 +84,37 @@ def test_an_slo_that_cannot_be_met_is_reported() -> None:
     decisions = service.decide(EndpointLoad(endpoint="chat-llm", requests_per_s=4), view(impossible), NOW)
     assert decisions[-1].action == "slo_at_risk"
     assert "TTFT <= 20 ms, TBT <= 5 ms cannot be kept" in decisions[-1].summary
+
+
+def test_a_lull_shorter_than_the_window_does_not_scale_a_bursty_endpoint_in() -> None:
+    """One quiet report used to scale an endpoint to one replica; the burst after it then met that replica
+    for a report interval and the re-shard notice (wi simulate's code trace: 5,608 of 8,819 requests
+    dropped). The window is rebuilt from the decisions on restart."""
+    service = LlmReconfigurer(ServiceContext(FLEET))
+    log: list[Decision] = []
+
+    def report(rps: float, after_s: int) -> EndpointConfig:
+        load = EndpointLoad(
+            endpoint="chat-llm", requests_per_s=rps, mean_prompt_tokens=1024, mean_output_tokens=256
+        )
+        decisions = service.decide(load, view(HINTS), NOW + timedelta(seconds=after_s))
+        service.apply(decisions)
+        log.extend(decisions)
+        return service.configs["chat-llm"]
+
+    burst = report(8, 0)
+    service = LlmReconfigurer(ServiceContext(FLEET))
+    service.restore(log)
+    lull = report(0, 60)
+    assert MODEL.estimate("llama2-70b", "h100-80gb", lull, Load(8, 1024, 256)).meets(400, 60), (
+        "a minute's lull keeps what the burst needs"
+    )
+    for minute in range(2, 6):
+        report(0, 60 * minute)
+    quiet = report(0, 60 * 6)
+    assert quiet.replicas * quiet.tensor_parallel < burst.replicas * burst.tensor_parallel, (
+        "a lull as long as the window scales in"
+    )
 
 
 def test_a_load_beyond_every_config_gets_the_most_capacity_and_is_reported() -> None:

@@ -19,7 +19,7 @@ from wi.contract import (
     Scaling,
     SpareCapacity,
 )
-from wi.engine import DecisionLog, Instance
+from wi.engine import DecisionLog, Instance, InstancePlaced, InstanceReleased, Inventory
 from wi.registry import EffectiveHints
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -294,3 +294,27 @@ async def test_under_pressure_the_platform_keeps_an_instance_that_says_it_is_not
     assert [e.instance for e in evictions] == ["train-1"]
     [alert] = [d for d in audit.recent("spot-harvest") if d.action == "alert"]
     assert "acme/batch/train-0: not evictable (no evictable hint); kept" in alert.reasons
+
+
+def test_the_inventory_lists_a_cells_instances_without_a_scan_and_forgets_released_ones() -> None:
+    inventory = Inventory()
+    placed = [
+        InstancePlaced(
+            tenant="acme",
+            workload=name,
+            instance=f"{name}-0",
+            deployment="d",
+            server=f"{name}-server",
+            cluster="c1",
+            pool=pool,
+            cores=8,
+            memory_gb=32.0,
+        )
+        for name, pool in (("a", Pool.SPOT), ("b", Pool.REGULAR), ("c", Pool.SPOT))
+    ]
+    inventory.apply(placed)
+    assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["a", "c"]
+    inventory.apply([InstanceReleased(tenant="acme", workload="a", instance="a-0", at=NOW, why="evicted")])
+    inventory.advance(NOW)
+    assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["c"]
+    assert inventory.in_cell("c2", Pool.SPOT) == []

@@ -119,6 +119,8 @@ class Inventory:
         self.instances: dict[str, Instance] = {}
         self.use: dict[str, ServerUse] = {}
         """Server id to what its running instances use."""
+        self._cells: dict[tuple[str, Pool], dict[str, Instance]] = {}
+        """(cluster, pool) to its running instances by key: a cell's instances without a scan of all."""
         self.version = 0
         """Counts the changes of use; ``changes_since`` hands out those after a version."""
         self._journal: list[tuple[str, ServerUse]] = []
@@ -176,6 +178,10 @@ class Inventory:
             key=lambda i: int(i.instance.rsplit("-", 1)[1]),
         )
 
+    def in_cell(self, cluster: str, pool: Pool) -> list[Instance]:
+        """The instances running in a cluster's pool, in the order they were placed."""
+        return list(self._cells.get((cluster, pool), {}).values())
+
     def __iter__(self) -> Iterator[Instance]:
         return iter(self.instances.values())
 
@@ -190,10 +196,12 @@ class Inventory:
 
     def _add(self, instance: Instance) -> None:
         self.instances[instance.key] = instance
+        self._cells.setdefault((instance.cluster, instance.pool), {})[instance.key] = instance
         self._use(instance, 1)
 
     def _remove(self, instance: Instance) -> None:
         del self.instances[instance.key]
+        del self._cells[(instance.cluster, instance.pool)][instance.key]
         self._use(instance, -1)
 
     def _use(self, instance: Instance, sign: int) -> None:

@@ -23,12 +23,10 @@ def arm_figures(simulation: Simulation, arm: Arm) -> dict[str, Any]:
     """One arm's figures, judged against what each workload truly needs."""
     vms, llm, traits = arm.vms, arm.llm, simulation.traits
     placed = ~np.isnan(vms.placed_s)
-    lifetime = simulation.trace.lifetime_s
-    ran = np.where(placed, vms.ended_s - vms.placed_s, 0.0)
-    achieved = np.clip(ran / lifetime, 0.0, 1.0)
+    up = vms.served_s + vms.down_s
+    achieved = np.where(placed, vms.served_s / np.where(up > 0, up, 1.0), 0.0)
     deferred = vms.deferrals > 0
     delays = (vms.placed_s - simulation.trace.start_s)[deferred & placed]
-    short = vms.evicted & (vms.notice_s < traits.min_notice_s)
     requests = llm.requests
     return {
         "customer_cost": round(float(vms.cost.sum()) + llm.cost, 2),
@@ -49,8 +47,11 @@ def arm_figures(simulation: Simulation, arm: Arm) -> dict[str, Any]:
             for target in TARGETS
             if (traits.availability == target).any()
         },
-        "evictions": int(vms.evicted.sum()),
-        "evictions_short_notice": int(short.sum()),
+        "evictions": int(vms.evictions.sum()),
+        "evictions_short_notice": int(vms.short_notice.sum()),
+        "vms_evicted": int(vms.evicted.sum()),
+        "evictions_needing_three_nines": int(vms.evictions[traits.availability >= THREE_NINES].sum()),
+        "core_hours_served": round(float(vms.served_s @ simulation.trace.cores) / 3600, 1),
         "deferred_starts": int(deferred.sum()),
         "mean_deferral_s": round(float(delays.mean()), 1) if len(delays) else 0.0,
         "rejected": int(vms.rejected.sum()),
@@ -72,6 +73,9 @@ def summary(simulation: Simulation) -> dict[str, Any]:
         str(o): {
             "saving_pct": _pct(base, base - (arms[o]["customer_cost"] - with_wi["customer_cost"])),
             "customer_cost_without_it": arms[o]["customer_cost"],
+            "evictions_needing_three_nines_without_it": arms[o]["evictions_needing_three_nines"],
+            "evictions_short_notice_without_it": arms[o]["evictions_short_notice"],
+            "slo_attainment_without_it": arms[o]["slo_attainment"],
         }
         for o in Optimization
         if o in arms
@@ -120,6 +124,8 @@ def table(result: dict[str, Any]) -> Table:
         ("LLM requests dropped", "llm_dropped", "{:,}"),
         ("evictions", "evictions", "{:,}"),
         ("  with less notice than needed", "evictions_short_notice", "{:,}"),
+        ("  of VMs needing three nines or more", "evictions_needing_three_nines", "{:,}"),
+        ("core-hours served", "core_hours_served", "{:,.0f}"),
         ("deferred starts", "deferred_starts", "{:,}"),
         ("  mean delay (s)", "mean_deferral_s", "{:,.0f}"),
         ("rejected VMs", "rejected", "{:,}"),

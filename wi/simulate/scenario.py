@@ -100,7 +100,9 @@ class Scenario:
     """Mean time between capacity pressure events on each spot and harvest cell (Poisson). An assumption:
     clouds publish no eviction rates."""
     pressure_share: float = 0.05
-    """The share of a cell's cores a capacity pressure event needs back."""
+    """The share of the cores booked in a cell a capacity pressure event needs back. (The first version
+    took the share of the cell's capacity: on a cell sized for the whole trace, or on a large fleet given
+    with ``--servers``, each event then reclaimed most of what ran there, every hour.)"""
     pressure_within_s: int = 30
     """How soon a capacity pressure event needs its cores: Azure's spot eviction notice."""
     thermal_at_min: int = 20

@@ -7,14 +7,19 @@ nor an LLM run on the VM hints, so runs that would be identical are replayed onc
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from wi_services.llm.perf_model import load_perf_model
 
 from wi.contract import Pool
+from wi.engine.fleet import Fleet
 
 from .llm import LlmRun, peak_config, simulate_llm
 from .scenario import REGIONS, Scenario, cluster
@@ -52,26 +57,38 @@ class Simulation:
     """``without_wi``, ``with_wi`` and, when ablations ran, each optimization's name."""
 
 
-def pressures(
-    scenario: Scenario, horizon_s: float, cell_cores: int, rng: np.random.Generator
-) -> list[Pressure]:
+def pressures(scenario: Scenario, horizon_s: float, rng: np.random.Generator) -> list[Pressure]:
     """The scenario's capacity pressure events: Poisson on each region's spot and harvest cells."""
     found = []
     mean_s = scenario.pressure_every_h * 3600
-    cores = max(1, round(scenario.pressure_share * cell_cores))
     for region in REGIONS:
         for pool in EVICTABLE_POOLS:
             at = rng.exponential(mean_s)
             while at < horizon_s:
-                found.append(Pressure(float(at), cluster(region), pool, cores, scenario.pressure_within_s))
+                found.append(
+                    Pressure(
+                        float(at),
+                        region,
+                        cluster(region),
+                        pool,
+                        scenario.pressure_share,
+                        scenario.pressure_within_s,
+                    )
+                )
                 at += rng.exponential(mean_s)
     return sorted(found, key=lambda p: p.at_s)
 
 
 def simulate(
-    scenario: Scenario, seed: int = 0, ablations: bool = True, show_progress: bool = False
+    scenario: Scenario,
+    seed: int = 0,
+    ablations: bool = True,
+    show_progress: bool = False,
+    workers: int | None = None,
 ) -> Simulation:
-    """Draws the scenario's inputs under ``seed`` and replays them in every arm."""
+    """Draws the scenario's inputs under ``seed`` and replays them in every arm, the VM runs in up to
+    ``workers`` processes at once (default: one per core; each run is deterministic, so the result does
+    not depend on how many)."""
     rng = np.random.default_rng(seed)
     trace = scenario.vm_trace(rng)
     traits = draw_traits(trace, scenario.characterization, len(REGIONS), rng)
@@ -84,8 +101,7 @@ def simulate(
     fleet = scenario.fleet(
         trace, {n: (c.replicas, c.tensor_parallel, c.gpu_frequency_mhz) for n, c in provisioned.items()}
     )
-    cell_cores = sum(s.cores for s in fleet.servers if (s.region, s.pool) == (REGIONS[0], Pool.SPOT))
-    events = pressures(scenario, float(trace.end_s.max()), cell_cores, rng)
+    events = pressures(scenario, float(trace.end_s.max()), rng)
     runs = {WITHOUT: WITHOUT_WI, WITH: WITH_WI}
     if ablations:
         runs |= {str(o): WITH_WI - {o} for o in Optimization}
@@ -93,7 +109,7 @@ def simulate(
     llm_keys = {Optimization.GPU_POWER in reads for reads in runs.values()}
     work = len(vm_keys) * (2 * len(trace) + len(events)) + len(llm_keys) * scenario.llm_minutes
     with _progress(show_progress, work) as advance:
-        vm_runs = {key: simulate_vms(trace, traits, fleet, key, events, advance) for key in vm_keys}
+        vm_runs = _vm_runs(sorted(vm_keys, key=sorted), (trace, traits, fleet, events), workers, advance)
         llm_runs = {
             key: simulate_llm(scenario, llm_traces, fleet, WITH_WI if key else WITHOUT_WI, advance)
             for key in llm_keys
@@ -103,6 +119,53 @@ def simulate(
         for name, reads in runs.items()
     }
     return Simulation(scenario, seed, trace, traits, llm_traces, len(fleet.servers), arms)
+
+
+VmInputs = tuple[VmTrace, Traits, Fleet, list[Pressure]]
+_INPUTS: VmInputs | None = None
+"""The VM runs' inputs, set before worker processes fork so that they inherit them unpickled."""
+_DONE: Any = None
+"""The events the worker processes have done, shared with the parent for the progress bar."""
+
+
+def _vm_run(reads: frozenset[Optimization]) -> VmRun:
+    """One VM run in a worker process, on the inputs it inherited."""
+    assert _INPUTS is not None
+
+    def advance(n: int) -> None:
+        with _DONE.get_lock():
+            _DONE.value += n
+
+    trace, traits, fleet, events = _INPUTS
+    return simulate_vms(trace, traits, fleet, reads, events, advance)
+
+
+def _vm_runs(
+    keys: list[frozenset[Optimization]],
+    inputs: VmInputs,
+    workers: int | None,
+    advance: Callable[[int], None],
+) -> dict[frozenset[Optimization], VmRun]:
+    """The VM runs of ``keys``: one after the other here, or side by side in forked processes."""
+    global _INPUTS, _DONE
+    count = min(len(keys), workers or os.cpu_count() or 1)
+    if count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        trace, traits, fleet, events = inputs
+        return {key: simulate_vms(trace, traits, fleet, key, events, advance) for key in keys}
+    context = multiprocessing.get_context("fork")
+    _INPUTS, _DONE = inputs, context.Value("q", 0)
+    try:
+        with ProcessPoolExecutor(count, mp_context=context) as pool:
+            futures = {key: pool.submit(_vm_run, key) for key in keys}
+            reported = 0
+            while not all(f.done() for f in futures.values()):
+                wait(list(futures.values()), timeout=0.5, return_when=FIRST_COMPLETED)
+                advance(_DONE.value - reported)
+                reported = _DONE.value
+            advance(_DONE.value - reported)
+            return {key: future.result() for key, future in futures.items()}
+    finally:
+        _INPUTS, _DONE = None, None
 
 
 class _progress:

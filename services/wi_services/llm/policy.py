@@ -1,7 +1,9 @@
 """LLM endpoint configurations under load and under power caps: pure functions of a performance model.
 
 Under load (as in DynamoLLM) an endpoint gets the replicas, tensor parallelism and GPU frequency that
-keep its TTFT/TBT SLOs at ``LOAD_HEADROOM`` times the reported load for the least power. Under a power
+keep its TTFT/TBT SLOs at ``LOAD_HEADROOM`` times the load for the least power, the load being the peak
+of those reported in the last ``SCALE_IN_WINDOW_S`` (``peak_load``): it scales up on one report, and in
+only once the load has stayed low for the window. Under a power
 cap (as in POLCA) the GPU frequency is lowered in steps, least costly endpoints first (tolerant and
 low priority), each as far as its SLO at the reported load allows; only then are SLOs given up, each
 one reported. Caps are lifted strictest endpoint first, and only while the predicted draw stays
@@ -24,6 +26,12 @@ LOAD_HEADROOM = 1.5
 """Configurations are sized for this many times the reported load: the burst until the next report."""
 SAVING_TO_RECONFIGURE = 0.05
 """A load change reconfigures an endpoint that keeps its SLOs only to save this share of its power."""
+SCALE_IN_WINDOW_S = 300
+"""Configurations are sized for the peak of the loads reported this long back: a lull does not scale an
+endpoint in until it has lasted this long. Kubernetes' horizontal pod autoscaler scales down on the highest
+recommendation of the last 300 s by default ("scaleDown ... with a 300 second stabilization window",
+autoscaling/v2 HorizontalPodAutoscalerBehavior). Without it, one quiet report scaled a bursty endpoint to
+one replica, and the burst that followed met it for a report interval plus the re-shard notice."""
 UNCAP_HYSTERESIS = 0.1
 """Caps are lifted only while the predicted draw stays this share under the budget."""
 FREQUENCY_STEP_MHZ = 150
@@ -82,6 +90,15 @@ class EndpointState:
     def gpus(self) -> int:
         """The GPUs the endpoint is allotted in the fleet."""
         return self.endpoint.replicas * self.endpoint.tensor_parallel
+
+
+def peak_load(loads: Sequence[Load]) -> Load:
+    """The load to size for over several reports: the highest rate, prompt and output seen in them."""
+    return Load(
+        max(load.requests_per_s for load in loads),
+        max(load.prompt_tokens for load in loads),
+        max(load.output_tokens for load in loads),
+    )
 
 
 def frequency_steps(model: PerfModel, hardware: str) -> list[int]:

@@ -23,7 +23,16 @@ from wi.engine import Decision, Inventory, PlatformService, ServiceContext, View
 from wi.engine.fleet import LlmEndpoint
 
 from .perf_model import PERF_DATA, Estimate, Load, load_perf_model
-from .policy import EndpointState, at_frequency, choose_config, describe, estimate, fit_to_budget
+from .policy import (
+    SCALE_IN_WINDOW_S,
+    EndpointState,
+    at_frequency,
+    choose_config,
+    describe,
+    estimate,
+    fit_to_budget,
+    peak_load,
+)
 
 NAME = "llm"
 RESHARD_S = 60
@@ -62,6 +71,8 @@ class LlmReconfigurer(PlatformService):
             for e in self.endpoints.values()
         }
         """Endpoint to the load last reported (the fleet's assumption before any report)."""
+        self.reports: dict[str, list[tuple[datetime, Load]]] = {}
+        """Endpoint to the loads reported in the last ``SCALE_IN_WINDOW_S``, with when."""
         self.caps: dict[str, int | None] = {}
         """Endpoint to the frequency a power cap holds it at."""
 
@@ -92,6 +103,8 @@ class LlmReconfigurer(PlatformService):
                 self.configs[detail["endpoint"]] = EndpointConfig.model_validate(detail["config"])
                 if "load" in detail:
                     self.loads[detail["endpoint"]] = Load(**detail["load"])
+                if "reported_at" in detail:
+                    self._remember(detail["endpoint"], datetime.fromisoformat(detail["reported_at"]))
             elif decision.action == "cap":
                 self.caps.update(detail["caps"])
 
@@ -101,6 +114,12 @@ class LlmReconfigurer(PlatformService):
         if isinstance(message, PowerEvents):
             return self._fit_power(message, view, now)
         return []
+
+    def _remember(self, endpoint: str, at: datetime) -> None:
+        """Keeps the endpoint's last reported load among its recent reports, forgetting those out of the
+        window."""
+        kept = [(t, load) for t, load in self.reports.get(endpoint, []) if _within_window(t, at)]
+        self.reports[endpoint] = [*kept, (at, self.loads[endpoint])]
 
     def _state(self, endpoint: LlmEndpoint, view: View, load: Load | None = None) -> EndpointState:
         return EndpointState.of(
@@ -120,8 +139,15 @@ class LlmReconfigurer(PlatformService):
             report.mean_prompt_tokens or last.prompt_tokens,
             report.mean_output_tokens or last.output_tokens,
         )
-        state = self._state(endpoint, view, load)
+        recent = [load for at, load in self.reports.get(endpoint.name, []) if _within_window(at, now)]
+        state = self._state(endpoint, view, peak_load([*recent, load]))
         choice = choose_config(self.model, state)
+        if recent:
+            choice.log.insert(
+                1,
+                f"sized for the peak of the {len(recent) + 1} loads reported in the last "
+                f"{SCALE_IN_WINDOW_S} s (reported now: {load.requests_per_s:g} req/s)",
+            )
         if choice.config == state.config:
             decisions = [
                 self.decision(
@@ -132,14 +158,22 @@ class LlmReconfigurer(PlatformService):
                     reasons=choice.log,
                     tenant=endpoint.tenant,
                     workload=endpoint.workload,
-                    detail=_detail(endpoint.name, choice.config, load),
+                    detail=_detail(endpoint.name, choice.config, load, now),
                 )
             ]
         else:
             reason = f"load {load.requests_per_s:g} req/s: least power that keeps {state.slo.describe()}"
             decisions = [
                 self._reconfigure(
-                    state, choice.config, choice.estimate, reason, choice.log, report.event_id, 0, now, load
+                    state,
+                    choice.config,
+                    choice.estimate,
+                    reason,
+                    choice.log,
+                    report.event_id,
+                    0,
+                    now,
+                    load,
                 )
             ]
         if not choice.meets_slo:
@@ -262,7 +296,7 @@ class LlmReconfigurer(PlatformService):
             notices=(notice,),
             tenant=state.endpoint.tenant,
             workload=state.endpoint.workload,
-            detail=_detail(state.name, after, load),
+            detail=_detail(state.name, after, load, now if load is not None else None),
         )
 
     def _slo_at_risk(
@@ -280,12 +314,22 @@ class LlmReconfigurer(PlatformService):
         )
 
 
-def _detail(endpoint: str, config: EndpointConfig, load: Load | None) -> dict[str, Any]:
-    """What ``apply`` rebuilds the state from: the endpoint's configuration, and its load if it changed."""
+def _detail(
+    endpoint: str, config: EndpointConfig, load: Load | None, reported_at: datetime | None = None
+) -> dict[str, Any]:
+    """What ``apply`` rebuilds the state from: the endpoint's configuration, and its load and when it
+    was reported if a report led to the decision."""
     detail: dict[str, Any] = {"endpoint": endpoint, "config": config.model_dump()}
     if load is not None:
         detail["load"] = asdict(load)
+    if reported_at is not None:
+        detail["reported_at"] = reported_at.isoformat()
     return detail
+
+
+def _within_window(at: datetime, now: datetime) -> bool:
+    """Whether a load reported ``at`` still counts ``now`` when sizing an endpoint."""
+    return (now - at).total_seconds() < SCALE_IN_WINDOW_S
 
 
 def _expected(estimate: Estimate) -> str:

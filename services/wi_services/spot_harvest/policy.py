@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +36,7 @@ def plan_evictions(
     pressure: CapacityPressure,
     instances: Sequence[Instance],
     hints_for: HintsLookup,
-    already_evicting: frozenset[str],
+    already_evicting: Set[str],
     now: datetime,
 ) -> EvictionPlan:
     """Evictions freeing ``cores_needed`` in the pressured cluster and pool at the least cost to workloads.
@@ -46,22 +47,22 @@ def plan_evictions(
     """
     plan = EvictionPlan()
     here = [i for i in instances if i.cluster == pressure.cluster and i.pool == pressure.pool]
-    candidates: list[tuple[bool, tuple[int, int], int, Instance, int]] = []
+    candidates: list[tuple[bool, tuple[int, int], int, str, Instance, int]] = []
     for instance in here:
-        if instance_key(instance) in already_evicting:
+        key = instance_key(instance)
+        if key in already_evicting:
             continue
         hints = hints_for(instance.tenant, instance.workload, instance.instance)
         if not hints.evictable:
-            plan.log.append(f"{instance_key(instance)}: not evictable (no evictable hint); kept")
+            plan.log.append(f"{key}: not evictable (no evictable hint); kept")
             continue
         notice = hints.min_notice_s
         late = notice > pressure.needed_within_s
-        candidates.append((late, hints.disruption_cost, -instance.cores, instance, notice))
-    candidates.sort(key=lambda c: (c[0], c[1], c[2], instance_key(c[3])))  # in time first, then cheapest
+        candidates.append((late, hints.disruption_cost, -instance.cores, key, instance, notice))
+    heapq.heapify(candidates)  # in time first, then cheapest, largest, by key (unique: never further)
     freed = freed_in_time = 0
-    for late, cost, _, instance, notice in candidates:
-        if freed >= pressure.cores_needed:
-            break
+    while candidates and freed < pressure.cores_needed:  # only as many as it takes, in that order
+        late, cost, _, _, instance, notice = heapq.heappop(candidates)
         notice_s = max(notice, pressure.needed_within_s)
         why = (
             f"capacity pressure on {pressure.pool} in {pressure.cluster} ({pressure.cores_needed} cores "

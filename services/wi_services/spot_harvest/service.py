@@ -51,6 +51,9 @@ class SpotHarvestManager(PlatformService):
         super().__init__(context)
         self.evicting: dict[str, str] = {}
         """Eviction notice id to the instance it evicts."""
+        self.evicted: set[str] = set()
+        """The instances given an eviction notice (``evicting``'s values, kept so as not to rebuild it for
+        each capacity pressure event)."""
         self.harvest_cores: dict[str, int] = {}
         """Harvest VM to the cores it was last resized to."""
         self.offers: dict[str, tuple[str, CostOffer]] = {}
@@ -74,7 +77,7 @@ class SpotHarvestManager(PlatformService):
         """Pressure: the workloads in the pressured cluster and pool; spare capacity: those on the server;
         anything else: the workload it is about."""
         if isinstance(message, CapacityPressure):
-            touched = [i for i in inventory if (i.cluster, i.pool) == (message.cluster, message.pool)]
+            touched = inventory.in_cell(message.cluster, message.pool)
         elif isinstance(message, SpareCapacity):
             touched = [i for i in inventory if i.server == message.server]
         else:
@@ -83,6 +86,7 @@ class SpotHarvestManager(PlatformService):
 
     def reset(self) -> None:
         self.evicting = {}
+        self.evicted = set()
         self.harvest_cores = {}
         self.offers = {}
         self.declined = {}
@@ -93,6 +97,7 @@ class SpotHarvestManager(PlatformService):
             detail = decision.detail
             if decision.action == "notify":
                 self.evicting[detail["notice_id"]] = detail["instance"]
+                self.evicted.add(detail["instance"])
             elif decision.action == "resize":
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
@@ -140,9 +145,8 @@ class SpotHarvestManager(PlatformService):
         return []
 
     def _relieve(self, pressure: CapacityPressure, view: View, now: datetime) -> list[Decision]:
-        plan = plan_evictions(
-            pressure, view.instances, view.hints_for, frozenset(self.evicting.values()), now
-        )
+        here = view.inventory.in_cell(pressure.cluster, pressure.pool)
+        plan = plan_evictions(pressure, here, view.hints_for, self.evicted, now)
         decisions = []
         for index, eviction in enumerate(plan.evictions):
             instance = eviction.instance
