@@ -77,13 +77,19 @@ def registered(engine: Engine, traffic: Traffic) -> tuple[list[str], list[str]]:
 
 
 async def stored_ids(bus: Bus, stream: str) -> Counter[str]:
-    """How often each message id is stored in a stream."""
-    state = (await bus.js.stream_info(stream)).state
-    ids: Counter[str] = Counter()
-    for seq in range(state.first_seq, state.last_seq + 1):
-        message = await bus.js.get_msg(stream, seq)
-        ids[(message.headers or {})["Nats-Msg-Id"]] += 1
-    return ids
+    """How often each message id is stored in a stream. Right after a whole-cluster restart a JetStream
+    request can go unanswered while the stream's replicas settle, so the reading is retried for 60 s."""
+    async with asyncio.timeout(60):
+        while True:
+            try:
+                state = (await bus.js.stream_info(stream)).state
+                ids: Counter[str] = Counter()
+                for seq in range(state.first_seq, state.last_seq + 1):
+                    message = await bus.js.get_msg(stream, seq)
+                    ids[(message.headers or {})["Nats-Msg-Id"]] += 1
+                return ids
+            except nats.errors.TimeoutError:
+                await asyncio.sleep(1)
 
 
 async def test_a_node_killed_mid_stream_and_a_whole_cluster_restart_lose_and_repeat_nothing(

@@ -57,10 +57,6 @@ def platform_password(issuer_seed: str) -> str:
     return hmac.new(issuer_seed.encode(), _PLATFORM_PASSWORD_LABEL, hashlib.sha256).hexdigest()
 
 
-AUTHORIZATION_TIMEOUT_S = 10
-"""nats-server's ``authorization.timeout``: the longest a client's authorization may take."""
-
-
 class Refused(Exception):
     """A client the callout does not authorize; the message says why (never the secret)."""
 
@@ -100,10 +96,6 @@ class CalloutAccounts:
                 "}",
                 f"system_account: {SYSTEM_ACCOUNT}",
                 "authorization {",
-                # How long a client's authorization may take, the callout's answer included: after a
-                # restart thousands of clients reconnect at once, and nats-server's 2 s default then
-                # refuses some as "Authorization Violation".
-                f"  timeout: {AUTHORIZATION_TIMEOUT_S}",
                 "  auth_callout {",
                 f"    issuer: {json.dumps(self.issuer)}",
                 f"    auth_users: [ {json.dumps(CALLOUT_USER)}, {json.dumps(SYSTEM_USER)} ]",
