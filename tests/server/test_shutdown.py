@@ -36,9 +36,15 @@ async def test_sigterm_with_a_full_batch_in_flight_drains_in_the_grace_period_an
     first: list[str] = []
     process = await _wi_up(nats_server.url, data_dir, fleet, env, first)
     try:
-        for request in requests:  # each request follows a hint, so each waits for the registry
-            await bus.publish(Priority(tenant="acme", workload=request.workload, level="low"))
-            await bus.publish(request)
+
+        async def publish() -> None:
+            for request in requests:  # each request follows a hint, so each waits for the registry
+                await bus.publish(Priority(tenant="acme", workload=request.workload, level="low"))
+                await bus.publish(request)
+
+        # The stop comes while inputs still arrive, so it finds batches in flight however fast this
+        # machine decides (publishing first and stopping after let a quiet machine decide them all).
+        publishing = asyncio.create_task(publish())
         await eventually(lambda: len(audit.all_for("allocator")) >= 1, timeout_s=60)
         process.send_signal(signal.SIGTERM)
         # A liveness bound, not a timing: before, each fetched input waited up to 10 s for a registry that
@@ -46,6 +52,7 @@ async def test_sigterm_with_a_full_batch_in_flight_drains_in_the_grace_period_an
         async with asyncio.timeout(60):
             assert await process.wait() == 0
         decided_at_stop = len(audit.all_for("allocator"))
+        await publishing
         assert decided_at_stop < REQUESTS, "all were decided before the stop; the test proves nothing"
 
         second: list[str] = []
