@@ -19,8 +19,13 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import nats
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from wi.bus.subjects import STREAMS
+from wi.contract import Family
+from wi.registry import RegistryStore
 
 POSTGRES = os.environ.get("WI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BIN = Path(sys.executable).parent
@@ -82,6 +87,22 @@ def database(kind: str, scratch: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+async def hints_stored(up: WiUp) -> None:
+    """Waits until the registry has stored every hint on the hints stream so far (its watermark, written
+    in the transaction that stores them, reaches the stream's last sequence)."""
+    nc = await nats.connect(up.nats_url, token=up.platform_token)
+    try:
+        last = int((await nc.jetstream().stream_info(STREAMS[Family.HINT].name)).state.last_seq)
+    finally:
+        await nc.close()
+    store = RegistryStore.open(up.database_url)
+    try:
+        while await asyncio.to_thread(store.watermark, Family.HINT) < last:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        store.close()
 
 
 @dataclass(frozen=True)

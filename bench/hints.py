@@ -21,36 +21,15 @@ import time
 
 import nats
 from gateway import load
-from harness import Record, WiUp, print_records, wi_up
+from harness import Record, WiUp, hints_stored, print_records, wi_up
 from nats.js.api import StreamConfig
 from wi_sdk import Evictability, WorkloadClient
-
-from wi.contract import Family
-from wi.registry import RegistryStore
 
 GOAL = 0.5
 
 
 def _hint(client: WorkloadClient, n: int) -> Evictability:
     return client.new(Evictability, evictable=n % 2 == 0, min_notice_s=60 + n % 600)
-
-
-async def _stored(up: WiUp, last_seq: int) -> None:
-    """Waits until the registry has stored the hints stream up to ``last_seq``."""
-    store = RegistryStore.open(up.database_url)
-    try:
-        while await asyncio.to_thread(store.watermark, Family.HINT) < last_seq:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-    finally:
-        store.close()
-
-
-async def _last_seq(up: WiUp) -> int:
-    nc = await nats.connect(up.nats_url, token=up.platform_token)
-    try:
-        return int((await nc.jetstream().stream_info("WI_HINTS")).state.last_seq)
-    finally:
-        await nc.close()
 
 
 async def _over_nats(up: WiUp, count: int, clients: int) -> float:
@@ -69,7 +48,7 @@ async def _over_nats(up: WiUp, count: int, clients: int) -> float:
 
         start = time.perf_counter()
         await asyncio.gather(*(send(c, count // clients) for c in workloads))
-        await _stored(up, await _last_seq(up))
+        await hints_stored(up)
         return (count // clients * clients) / (time.perf_counter() - start)
     finally:
         for client in workloads:
@@ -82,7 +61,7 @@ async def _over_http(up: WiUp, seconds: float, connections: int) -> float:
     start = time.perf_counter()
     run = await asyncio.to_thread(load, url, up.tenant_token, connections, seconds)
     assert run.errors == 0, f"the gateway answered {run.errors} requests with an error"
-    await _stored(up, await _last_seq(up))
+    await hints_stored(up)
     return run.ok / (time.perf_counter() - start)
 
 

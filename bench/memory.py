@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-from harness import Record, WiUp, print_records, rss_mb, wi_up
+from harness import Record, WiUp, hints_stored, print_records, rss_mb, wi_up
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from wi.bus import Bus
-from wi.contract import Availability, DelayTolerance, Evictability, Family, HintBase, Priority, Scaling
-from wi.registry import RegistryStore
+from wi.contract import Availability, DelayTolerance, Evictability, HintBase, Priority, Scaling
 
 AT_ONCE = 500
 
@@ -71,15 +70,9 @@ async def _register(up: WiUp, workloads: int) -> int:
         hints = [h for w in range(workloads) for h in _hints(f"w{w:05d}")]
         for start in range(0, len(hints), AT_ONCE):
             await asyncio.gather(*(bus.publish(h) for h in hints[start : start + AT_ONCE]))
-        last = int((await bus.js.stream_info("WI_HINTS")).state.last_seq)
     finally:
         await bus.close()
-    store = RegistryStore.open(up.database_url)
-    try:
-        while await asyncio.to_thread(store.watermark, Family.HINT) < last:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-    finally:
-        store.close()
+    await hints_stored(up)
     return sum(len(h.model_dump_json()) for h in hints)
 
 
