@@ -27,6 +27,7 @@ from ._bus import (
     connect_nats,
 )
 from .cloudevents import CloudEvent, decode, decode_republished, encode
+from .replies import BatchedResponder, RequestsHandler
 from .subjects import (
     ALL_STREAMS,
     DEADLETTER_STREAM,
@@ -64,6 +65,7 @@ __all__ = [
     "SUBJECT_ROOTS",
     "Batch",
     "BatchHandler",
+    "BatchedResponder",
     "Bus",
     "CloudEvent",
     "Consumer",
@@ -76,6 +78,7 @@ __all__ = [
     "LoopState",
     "Published",
     "Rejected",
+    "RequestsHandler",
     "StreamSpec",
     "Supervisor",
     "attach_subject",

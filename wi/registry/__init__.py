@@ -6,6 +6,7 @@ migrated by Alembic), ``service`` is the shell that consumes the bus.
 
 from wi.contract import NoticeState
 
+from .progress import FreshRead, Progress
 from .semantics import (
     EffectiveHints,
     NoticeStatus,
@@ -14,13 +15,14 @@ from .semantics import (
     respond,
     supersedes,
 )
-from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Progress, Registry, hints_view
+from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Registry, hints_view
 from .store import Judgement, RegistryStore, StoredNotice, UnknownNotice
 
 __all__ = [
     "HINTS_CONSUMER",
     "READ_YOUR_WRITES_WAIT_S",
     "EffectiveHints",
+    "FreshRead",
     "Judgement",
     "NoticeState",
     "NoticeStatus",

@@ -14,11 +14,10 @@ from typing import TypeVar
 
 import nats.js.errors
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from wi.bus import RECORDED_NOTICES, Batch, BatchHandler, Bus, ConsumerSpec, Loop
+from wi.bus import RECORDED_NOTICES, Batch, BatchedResponder, BatchHandler, Bus, ConsumerSpec, Loop
 from wi.bus.subjects import ATTACH_ROOT, QUERY_ROOT, workload_of
 from wi.contract import (
     ATTACH_PAGE,
@@ -34,6 +33,7 @@ from wi.contract import (
     NoticeBase,
     NoticeRecorded,
     NoticesRecorded,
+    Problem,
     QueryError,
     QueryProblem,
     ResponseAction,
@@ -45,8 +45,9 @@ from wi.contract import (
 )
 from wi.contract.attach import MAX_ERROR_CHARS
 
+from .progress import Progress
 from .semantics import EffectiveHints, ResponseRefused
-from .store import Judgement, RegistryStore, UnknownNotice
+from .store import Judgement, RegistryStore, StoredNotice, UnknownNotice
 
 log = logging.getLogger("wi.registry")
 tracer = trace.get_tracer("wi.registry")
@@ -60,6 +61,11 @@ RESPONSES_CONSUMER = ConsumerSpec(
 CONSUMERS = (HINTS_CONSUMER, NOTICES_CONSUMER, RESPONSES_CONSUMER)
 QUERY_QUEUE = "wi-registry"
 READ_YOUR_WRITES_WAIT_S = 3.0
+REQUESTS_BATCH = 500
+"""The most attach requests (or hint queries) answered together, with one read of the database."""
+MAX_WAITING_QUERIES = 1000
+"""Hint queries that may wait at once for their own writes (``after_seq``); beyond, a query is answered at
+once, marked incomplete."""
 NOTICE_CATCH_UP_WAIT_S = 10.0
 LEGACY_NOTICE_CONSUMERS = "wi-notices_"
 """The name prefix of the per-workload durable consumers notices were once delivered by."""
@@ -76,43 +82,6 @@ def hints_view(effective: EffectiveHints, complete: bool = True) -> HintsView:
     )
 
 
-class Progress:
-    """How far the registry has applied each stream (the watermarks it writes with what it applies), and
-    a wait until it got somewhere.
-
-    A registry in this process wakes waiters as it commits; commits of other processes are seen by
-    polling the watermark every ``POLL_S``.
-    """
-
-    POLL_S = 0.05
-
-    def __init__(self, store: RegistryStore) -> None:
-        self.store = store
-        self._advanced = asyncio.Event()
-
-    def advanced(self) -> None:
-        """Wakes the waiters: this process's registry has just committed."""
-        self._advanced.set()
-        self._advanced = asyncio.Event()
-
-    async def reached(
-        self, family: Family, seq: int, wait_s: float, stop: asyncio.Event | None = None
-    ) -> bool:
-        """Waits up to ``wait_s`` (or until ``stop`` is set) until the family's stream is applied up to
-        ``seq``; False if it is not."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            advanced = self._advanced
-            if await asyncio.to_thread(self.store.watermark, family) >= seq:
-                return True
-            left = deadline - loop.time()
-            if left <= 0 or (stop is not None and stop.is_set()):
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(advanced.wait(), min(self.POLL_S, left))
-
-
 class Registry:
     """Keeps the effective hints, their history, and notices with their states, in SQL.
 
@@ -126,16 +95,20 @@ class Registry:
         self.store = store
         self.clock = clock
         self.progress = Progress(store)
-        self._subscriptions: list[Subscription] = []
+        self._responders = {
+            f"{QUERY_ROOT}.hints.*.*": BatchedResponder("hint queries", self._answer_queries, REQUESTS_BATCH),
+            f"{ATTACH_ROOT}.*.*": BatchedResponder("attach requests", self._answer_attaches, REQUESTS_BATCH),
+        }
+        self._started = False
+        self._stopping = asyncio.Event()
+        self._waiting_queries: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Starts answering hint queries and attach requests and sets up the durable consumers; ``loops``
         then consume."""
-        for subject, answer in (
-            (f"{QUERY_ROOT}.hints.*.*", self._answer_query),
-            (f"{ATTACH_ROOT}.*.*", self._answer_attach),
-        ):
-            self._subscriptions.append(await self.bus.nc.subscribe(subject, queue=QUERY_QUEUE, cb=answer))
+        for subject, responder in self._responders.items():
+            await responder.start(self.bus.nc, subject, QUERY_QUEUE)
+        self._started = True
         for spec in CONSUMERS:
             await self.bus.ensure_consumer(spec)
         await self._retire_legacy_notice_consumers()
@@ -168,15 +141,17 @@ class Registry:
         }
 
     async def stop(self) -> None:
-        """Stops answering queries and attach requests."""
-        if not self.bus.nc.is_closed:
-            for subscription in self._subscriptions:
-                await subscription.unsubscribe()
-        self._subscriptions = []
+        """Stops answering queries and attach requests; answers those already received."""
+        for responder in self._responders.values():
+            await responder.stop(self.bus.nc)
+        self._stopping.set()  # queries waiting for their writes are answered now, marked incomplete
+        await asyncio.gather(*self._waiting_queries)
+        self._stopping = asyncio.Event()
+        self._started = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until ``stop`` is set, then finishes the batches in hand and returns."""
-        if not self._subscriptions:
+        if not self._started:
             await self.start()
         try:
             await asyncio.gather(*(loop(stop) for loop in self.loops().values()))
@@ -236,48 +211,105 @@ class Registry:
         last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
         return await self.progress.reached(Family.NOTICE, last, NOTICE_CATCH_UP_WAIT_S)
 
-    async def _answer_attach(self, msg: Msg) -> None:
-        """Replies with a page of the workload's open notices. The client subscribed to its deliver
-        subjects before asking, so every notice stored before it listened is recorded once caught up."""
-        try:
-            tenant, workload = workload_of(msg.subject)
-            request = AttachRequest.model_validate_json(msg.data or b"{}", strict=True)
-        except (InvalidMessage, ValidationError) as exc:
-            found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
-            error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in found)
-            await msg.respond(AttachError(error=error[:MAX_ERROR_CHARS]).model_dump_json().encode())
+    async def _answer_attaches(self, requests: list[Msg]) -> None:
+        """Replies to each request with a page of its workload's open notices. Each client subscribed to
+        its deliver subjects before asking, so every notice stored before it listened is recorded once the
+        registry has caught up with the stream as it is now, after every request of the batch arrived."""
+        asked: list[tuple[Msg, str, str, AttachRequest]] = []
+        for msg in requests:
+            try:
+                tenant, workload = workload_of(msg.subject)
+                asked.append((msg, tenant, workload, _parsed(AttachRequest, msg.data)))
+            except (InvalidMessage, ValidationError) as exc:
+                error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in _problems(exc))
+                await msg.respond(AttachError(error=error[:MAX_ERROR_CHARS]).model_dump_json().encode())
+        if not asked:
             return
+        started = time.perf_counter()
         if not await self._notices_caught_up():
             busy = AttachError(error="the registry is catching up with the notices; attach again shortly")
-            await msg.respond(busy.model_dump_json().encode())
+            for msg, *_ in asked:
+                await msg.respond(busy.model_dump_json().encode())
+            log.warning("answered %d attach request(s): busy, notices not caught up", len(asked))
             return
-        stored = await asyncio.to_thread(
-            self.store.notices, tenant, workload, after=request.after, open_only=True, limit=ATTACH_PAGE
+        pages = await asyncio.to_thread(
+            self.store.open_notices_pages, [(t, w, r.after) for _, t, w, r in asked], ATTACH_PAGE
         )
+        for (msg, *_), stored in zip(asked, pages, strict=True):
+            await msg.respond(self._attach_reply(stored))
+        log.info(
+            "answered %d attach request(s) with %d open notice(s) in %.1f ms",
+            len(asked),
+            sum(map(len, pages)),
+            1000 * (time.perf_counter() - started),
+        )
+
+    def _attach_reply(self, stored: list[StoredNotice]) -> bytes:
         page = [s.notice for s in stored]
         while True:  # a page of large notices may not fit a NATS message: fewer, and more pages
             more = len(stored) == ATTACH_PAGE or len(page) < len(stored)
             reply = AttachReply(notices=page, next_cursor=stored[len(page) - 1].stream_seq if more else None)
             body = reply.model_dump_json(exclude_none=True).encode()
             if len(body) <= self.bus.nc.max_payload or len(page) == 1:
-                break
+                return body
             page = page[: len(page) // 2]
-        await msg.respond(body)
 
-    async def _answer_query(self, msg: Msg) -> None:
-        try:
-            tenant, workload = workload_of(msg.subject)
-            query = HintsQuery.model_validate_json(msg.data or b"{}", strict=True)
-        except (InvalidMessage, ValidationError) as exc:
-            found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
-            problems = [QueryProblem(field=p.field, rule=p.rule, message=p.message) for p in found]
-            await msg.respond(QueryError(problems=problems).model_dump_json().encode())
-            return
-        complete = query.after_seq is None or await self.progress.reached(
-            Family.HINT, query.after_seq, READ_YOUR_WRITES_WAIT_S
-        )
+    async def _answer_queries(self, requests: list[Msg]) -> None:
+        """Answers the batch's hint queries from one read; a query waiting for its own write
+        (``after_seq``) is answered by a task of its own, so it holds up no other."""
+        asked: list[tuple[Msg, str, str, HintsQuery]] = []
+        for msg in requests:
+            try:
+                tenant, workload = workload_of(msg.subject)
+                asked.append((msg, tenant, workload, _parsed(HintsQuery, msg.data)))
+            except (InvalidMessage, ValidationError) as exc:
+                broken = _problems(exc)
+                problems = [QueryProblem(field=p.field, rule=p.rule, message=p.message) for p in broken]
+                await msg.respond(QueryError(problems=problems).model_dump_json().encode())
+        waits = any(query.after_seq is not None for *_, query in asked)
+        watermark = await self.progress.watermark(Family.HINT) if waits else 0
+        ready: list[tuple[Msg, str, str]] = []
+        for msg, tenant, workload, query in asked:
+            if query.after_seq is None or query.after_seq <= watermark:
+                ready.append((msg, tenant, workload))
+            elif len(self._waiting_queries) < MAX_WAITING_QUERIES:
+                answering = self._answer_when_written(msg, tenant, workload, query.after_seq)
+                waiting = asyncio.create_task(answering)
+                self._waiting_queries.add(waiting)
+                waiting.add_done_callback(self._waiting_queries.discard)
+            else:
+                await self._answer_query(msg, tenant, workload, complete=False)
+        if ready:
+            found = await asyncio.to_thread(
+                self.store.effective_many, {(t, w) for _, t, w in ready}, self.clock()
+            )
+            for msg, tenant, workload in ready:
+                await msg.respond(_query_reply(found[(tenant, workload)], complete=True))
+
+    async def _answer_when_written(self, msg: Msg, tenant: str, workload: str, after_seq: int) -> None:
+        stop = self._stopping
+        complete = await self.progress.reached(Family.HINT, after_seq, READ_YOUR_WRITES_WAIT_S, stop)
+        await self._answer_query(msg, tenant, workload, complete)
+
+    async def _answer_query(self, msg: Msg, tenant: str, workload: str, complete: bool) -> None:
         effective = await asyncio.to_thread(self.store.effective, tenant, workload, self.clock())
-        await msg.respond(hints_view(effective, complete).model_dump_json(exclude_none=True).encode())
+        await msg.respond(_query_reply(effective, complete))
+
+
+def _query_reply(effective: EffectiveHints, complete: bool) -> bytes:
+    return hints_view(effective, complete).model_dump_json(exclude_none=True).encode()
+
+
+P = TypeVar("P", AttachRequest, HintsQuery)
+
+
+def _parsed(kind: type[P], data: bytes | None) -> P:
+    """A request's body as the contract says (an empty body is an empty request)."""
+    return kind.model_validate_json(data or b"{}", strict=True)
+
+
+def _problems(exc: InvalidMessage | ValidationError) -> list[Problem]:
+    return exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
 
 
 def _recorded(notice: NoticeBase, seq: int) -> NoticeRecorded:

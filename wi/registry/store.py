@@ -415,16 +415,28 @@ class RegistryStore:
         limit: int = 100,
     ) -> list[StoredNotice]:
         """A workload's notices in stream order: those after a cursor, or (open_only) those still open."""
-        query = select(NoticeRecord).where(NoticeRecord.tenant == tenant, NoticeRecord.workload == workload)
-        if after is not None:
-            query = query.where(NoticeRecord.stream_seq > after)
-        if open_only:
-            query = query.where(col(NoticeRecord.state).in_([s.value for s in OPEN]))
         with Session(self.engine) as session:
-            records = session.exec(query.order_by(col(NoticeRecord.stream_seq)).limit(limit)).all()
-            return [
-                StoredNotice(_notice_adapter.validate_json(r.body), _status(r), r.stream_seq) for r in records
-            ]
+            return _notices(session, tenant, workload, after, open_only, limit)
+
+    def open_notices_pages(
+        self, asked: Sequence[tuple[str, str, int | None]], limit: int
+    ) -> list[list[StoredNotice]]:
+        """For each (tenant, workload, cursor) asked: up to ``limit`` of the workload's open notices after
+        the cursor, in stream order; all in one session."""
+        with Session(self.engine) as session:
+            return [_notices(session, t, w, after, True, limit) for t, w, after in asked]
+
+
+def _notices(
+    session: Session, tenant: str, workload: str, after: int | None, open_only: bool, limit: int
+) -> list[StoredNotice]:
+    query = select(NoticeRecord).where(NoticeRecord.tenant == tenant, NoticeRecord.workload == workload)
+    if after is not None:
+        query = query.where(NoticeRecord.stream_seq > after)
+    if open_only:
+        query = query.where(col(NoticeRecord.state).in_([s.value for s in OPEN]))
+    records = session.exec(query.order_by(col(NoticeRecord.stream_seq)).limit(limit)).all()
+    return [StoredNotice(_notice_adapter.validate_json(r.body), _status(r), r.stream_seq) for r in records]
 
 
 def _hint_columns(hint: HintBase, stream_seq: int, body: str) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""The registry's answers to requests (attach, hint queries) under a storm and against hostile requests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from tests.registry.test_registry import WHO, query, running, settled
+from wi.bus import Bus, attach_subject, hints_query_subject
+from wi.contract import AttachReply, Eviction, HintsQuery, HintsView, Priority, utc_now
+from wi.registry import FreshRead, RegistryStore
+
+
+async def test_ten_times_more_simultaneous_attaches_than_a_batch_cost_a_few_stream_reads(
+    bus: Bus, store: RegistryStore
+) -> None:
+    soon = utc_now() + timedelta(minutes=5)
+    noticed = 200
+    evictions = [
+        Eviction(tenant="acme", workload=f"w{i}", instance="vm", not_before=soon, reason="spot reclaimed")
+        for i in range(noticed)
+    ]
+    async with running(bus, store):
+        await asyncio.gather(*(bus.publish(eviction) for eviction in evictions))
+        await settled(bus)
+        stream_reads = 0
+        read_stream = bus.js.stream_info
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal stream_reads
+            stream_reads += 1
+            return await read_stream(*args, **kwargs)
+
+        bus.js.stream_info = counted  # type: ignore[method-assign]
+        replies = await asyncio.gather(
+            *(bus.nc.request(attach_subject("acme", f"w{i}"), b"", timeout=60) for i in range(5000))
+        )
+    pages = [AttachReply.model_validate_json(reply.data) for reply in replies]
+    assert [[n.notice_id for n in page.notices] for page in pages[:noticed]] == [
+        [e.notice_id] for e in evictions
+    ]
+    assert all(page.notices == [] and page.next_cursor is None for page in pages[noticed:])
+    # a read per batch of at most 500 requests (each read started after its batch arrived), not one each
+    assert stream_reads <= 20, stream_reads
+
+
+async def test_a_query_waiting_for_its_own_write_holds_up_no_other(bus: Bus, store: RegistryStore) -> None:
+    async with running(bus, store):
+        last = await bus.publish(Priority(**WHO, level="high"))
+        await query(bus, "acme", "web", after_seq=last.seq)  # applied: the registry is up to date
+        await bus.nc.publish(attach_subject("acme", "web"), b"")  # no reply subject: nothing to answer
+        never_written = bus.nc.request(
+            hints_query_subject("acme", "web"), HintsQuery(after_seq=10**12).model_dump_json().encode(), 10
+        )
+        waiting = asyncio.create_task(never_written)
+        await asyncio.sleep(0.05)  # the waiting query reaches the registry first
+        plain = await query(bus, "acme", "web")
+        assert not waiting.done()  # still waiting for a write that will not come, yet the other was answered
+        assert [h.level for h in plain.workload_hints] == ["high"]  # type: ignore[union-attr]
+        late = HintsView.model_validate_json((await waiting).data)
+    assert not late.complete
+    assert [h.level for h in late.workload_hints] == ["high"]  # type: ignore[union-attr]
+
+
+async def test_a_fresh_read_never_answers_with_a_read_that_began_before_the_question() -> None:
+    reads = 0
+    release = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        started = reads
+        await release.wait()
+        return started
+
+    fresh = FreshRead(read)
+    first = asyncio.create_task(fresh())
+    await asyncio.sleep(0)  # read 1 has begun
+    during = [asyncio.create_task(fresh()) for _ in range(100)]  # asked while read 1 runs
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == 1
+    assert {await task for task in during} == {2}  # all share read 2, which began after they asked
+    assert reads == 2
+
+
+async def test_a_fresh_read_that_fails_fails_its_callers_and_the_next_read_is_new() -> None:
+    outcomes = iter([RuntimeError("database gone"), 7])
+
+    async def read() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    fresh = FreshRead(read)
+    failed = await asyncio.gather(fresh(), fresh(), return_exceptions=True)
+    assert [str(f) for f in failed] == ["database gone", "database gone"]
+    assert await fresh() == 7
