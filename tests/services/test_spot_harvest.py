@@ -315,6 +315,8 @@ def test_the_inventory_lists_a_cells_instances_without_a_scan_and_forgets_releas
     inventory.apply(placed)
     assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["a", "c"]
     inventory.apply([InstanceReleased(tenant="acme", workload="a", instance="a-0", at=NOW, why="evicted")])
+    assert inventory.leaving == {"acme/a/a-0"} and len(inventory.in_cell("c1", Pool.SPOT)) == 2
     inventory.advance(NOW)
     assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["c"]
+    assert not inventory.leaving
     assert inventory.in_cell("c2", Pool.SPOT) == []
