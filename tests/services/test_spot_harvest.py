@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from wi_sdk import Eviction, Received, WorkloadClient
-from wi_services.spot_harvest import plan_evictions, share_spare_cores
+from wi_services.spot_harvest import SpotHarvestManager, plan_evictions, share_spare_cores
 
 from tests.platform import Running, eventually
 from tests.services.views import effective, view
@@ -18,9 +18,22 @@ from wi.contract import (
     Priority,
     Scaling,
     SpareCapacity,
+    Verdict,
+    derived_id,
 )
-from wi.engine import DecisionLog, Instance, InstancePlaced, InstanceReleased, Inventory
+from wi.engine import (
+    Decision,
+    DecisionLog,
+    Instance,
+    InstancePlaced,
+    InstanceReleased,
+    Inventory,
+    ServiceContext,
+    WorkloadHints,
+    load_fleet,
+)
 from wi.registry import EffectiveHints
+from wi.simulate.platform import Platform
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -315,6 +328,89 @@ def test_the_inventory_lists_a_cells_instances_without_a_scan_and_forgets_releas
     inventory.apply(placed)
     assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["a", "c"]
     inventory.apply([InstanceReleased(tenant="acme", workload="a", instance="a-0", at=NOW, why="evicted")])
+    assert inventory.leaving == {"acme/a/a-0"} and len(inventory.in_cell("c1", Pool.SPOT)) == 2
     inventory.advance(NOW)
     assert [i.workload for i in inventory.in_cell("c1", Pool.SPOT)] == ["c"]
+    assert not inventory.leaving
     assert inventory.in_cell("c2", Pool.SPOT) == []
+
+
+def _placement(workload: str) -> InstancePlaced:
+    return InstancePlaced(
+        tenant="acme",
+        workload=workload,
+        deployment="d",
+        instance="d-0",
+        server="c1-spot-0",
+        cluster="c1",
+        pool=Pool.SPOT,
+        cores=4,
+        memory_gb=8.0,
+    )
+
+
+def _ack(notify: Decision) -> Verdict:
+    """The registry's verdict on an ack of the notice a ``notify`` decision sent (a repeated ack is
+    judged acked again: it agrees with how the notice was settled)."""
+    [notice] = notify.notices
+    response_id = derived_id("ack", notice.notice_id, 0)
+    return Verdict(
+        tenant=notice.tenant,
+        workload=notice.workload,
+        notice_id=notice.notice_id,
+        notice_kind="eviction",
+        verdict_id=derived_id("judged", response_id, 0),
+        state="acked",
+        response="ack",
+        response_id=response_id,
+    )
+
+
+def _evictable_platform(*workloads: str) -> Platform:
+    """Driven as the runner and the simulator drive a service: inventory brought to the input's time,
+    then the state and the inventory moved on by each decision."""
+    hints = WorkloadHints(evictable=True, min_notice_s=30)
+    platform = Platform({workload: hints for workload in workloads})
+    platform.inventory.apply(_placement(workload) for workload in workloads)
+    return platform
+
+
+def test_an_acked_eviction_is_done_with_and_the_ack_repeated_evicts_nothing_more() -> None:
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    platform = _evictable_platform("batch")
+    [notify] = platform.decide(manager, _pressure(4, within_s=60), NOW)
+    [evict] = platform.decide(manager, _ack(notify), NOW + timedelta(seconds=5))
+    assert evict.action == "evict" and manager.evicting == {}
+    again = _ack(notify).model_copy(update={"verdict_id": "judged-again", "response_id": "again"})
+    assert platform.decide(manager, again, NOW + timedelta(seconds=6)) == []
+
+
+def test_notices_are_kept_only_while_their_instances_run_and_a_restart_keeps_no_more() -> None:
+    rounds = 30
+    workloads = [f"w{n}" for n in range(2 * rounds)]
+    platform = _evictable_platform(*workloads)
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    decided: list[Decision] = []
+    lapsing: list[str] = []
+    """Each round's notice left unanswered: its instance goes at its deadline, 60 s on, or before."""
+    for n in range(rounds):  # a round every 45 s: the round before's unanswered notice is still pending
+        now = NOW + timedelta(seconds=45 * n)
+        [acked] = platform.decide(manager, _pressure(4, within_s=60), now)
+        [unanswered] = platform.decide(manager, _pressure(4, within_s=60), now)
+        decided += [acked, unanswered, *platform.decide(manager, _ack(acked), now)]
+        lapsing.append(unanswered.detail["instance"])
+        if n % 3 == 0:  # this one's deployment ends before its deadline
+            tenant, workload, instance = lapsing[-1].split("/")
+            ended = InstanceReleased(tenant=tenant, workload=workload, instance=instance, at=now, why="ended")
+            platform.inventory.apply([ended])
+        still_running = {lapsing[-2]} if n and (n - 1) % 3 else set()  # unless its deployment ended
+        assert set(manager.evicting.values()) == {lapsing[-1], *still_running}
+
+    notified = [d.detail["instance"] for d in decided if d.action == "notify"]
+    assert sorted(notified) == sorted(f"acme/{w}/d-0" for w in workloads), "each evicted once, none missed"
+    assert len([d for d in decided if d.action == "evict"]) == rounds
+    platform.inventory.advance(NOW + timedelta(seconds=45 * rounds + 60))
+    assert len(platform.inventory) == 0 and not platform.inventory.leaving
+    restarted = SpotHarvestManager(ServiceContext(load_fleet()))
+    restarted.restore(decided)
+    assert restarted.evicting == manager.evicting

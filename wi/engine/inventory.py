@@ -9,7 +9,7 @@ so the inventory answers "as of now" once ``advance(now)`` has been called.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Literal
@@ -126,6 +126,7 @@ class Inventory:
         self._journal: list[tuple[str, ServerUse]] = []
         self._next: dict[tuple[str, str, str], int] = {}
         self._due: list[tuple[datetime, int, InstanceReleased | InstanceResized]] = []
+        self._leaving: set[str] = set()
         self._order = 0
 
     def apply(self, changes: Iterable[InstancePlaced | InstanceReleased | InstanceResized]) -> None:
@@ -149,6 +150,8 @@ class Inventory:
                 deployment = (change.tenant, change.workload, change.deployment)
                 self._next[deployment] = max(self._next.get(deployment, 0), index + 1)
             else:
+                if isinstance(change, InstanceReleased):
+                    self._leaving.add(change.key)
                 self._order += 1
                 heapq.heappush(self._due, (change.at, self._order, change))
 
@@ -156,12 +159,21 @@ class Inventory:
         """Makes every release and resize due by ``now`` take effect."""
         while self._due and self._due[0][0] <= now:
             _, _, change = heapq.heappop(self._due)
+            if isinstance(change, InstanceReleased):
+                self._leaving.discard(change.key)  # its first release due ends it: keys are never reused
             instance = self.instances.get(change.key)
             if instance is None:
                 continue
             self._remove(instance)
             if isinstance(change, InstanceResized):
                 self._add(replace(instance, cores=change.cores))
+
+    @property
+    def leaving(self) -> Set[str]:
+        """The keys of the instances due to stop: released at a time the last ``advance`` has not reached
+        (an eviction notice's deadline still ahead, a release not yet caught up with). Until the first
+        ``advance`` past its release such an instance still runs, and is not to be evicted again."""
+        return self._leaving
 
     def next_index(self, tenant: str, workload: str, deployment: str) -> int:
         """The number the deployment's next instance gets (numbers are never reused)."""

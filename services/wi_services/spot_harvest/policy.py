@@ -42,8 +42,9 @@ def plan_evictions(
     """Evictions freeing ``cores_needed`` in the pressured cluster and pool at the least cost to workloads.
 
     Each instance is judged by its own hints (an instance's hint overrides its workload's): one that is
-    not evictable is kept. Never gives less notice than an instance's ``min_notice_s``: one whose notice
-    is longer than ``needed_within_s`` is evicted at its notice, and the shortfall is reported, not forced.
+    not evictable is kept, and one in ``already_evicting`` (on its way out: given notice) is not evicted
+    again. Never gives less notice than an instance's ``min_notice_s``: one whose notice is longer than
+    ``needed_within_s`` is evicted at its notice, and the shortfall is reported, not forced.
     """
     plan = EvictionPlan()
     here = [i for i in instances if i.cluster == pressure.cluster and i.pool == pressure.pool]

@@ -50,10 +50,10 @@ class SpotHarvestManager(PlatformService):
     def __init__(self, context: ServiceContext) -> None:
         super().__init__(context)
         self.evicting: dict[str, str] = {}
-        """Eviction notice id to the instance it evicts."""
-        self.evicted: set[str] = set()
-        """The instances given an eviction notice (``evicting``'s values, kept so as not to rebuild it for
-        each capacity pressure event)."""
+        """Eviction notice id to the instance it evicts, while an ack to it may still evict early: until
+        the ack is acted on, or until the next eviction finds the instance gone from the inventory (its
+        deadline passed, its deployment ended). Which instances not to evict again the inventory tells
+        (``Inventory.leaving``): each notice's release is in it until the instance has gone."""
         self.harvest_cores: dict[str, int] = {}
         """Harvest VM to the cores it was last resized to."""
         self.offers: dict[str, tuple[str, CostOffer]] = {}
@@ -86,7 +86,6 @@ class SpotHarvestManager(PlatformService):
 
     def reset(self) -> None:
         self.evicting = {}
-        self.evicted = set()
         self.harvest_cores = {}
         self.offers = {}
         self.declined = {}
@@ -96,8 +95,11 @@ class SpotHarvestManager(PlatformService):
         for decision in decisions:
             detail = decision.detail
             if decision.action == "notify":
+                for notice_id in detail.get("forget", ()):
+                    del self.evicting[notice_id]
                 self.evicting[detail["notice_id"]] = detail["instance"]
-                self.evicted.add(detail["instance"])
+            elif decision.action == "evict":  # done with (a log from before may evict a notice twice)
+                self.evicting.pop(detail["notice_id"], None)
             elif decision.action == "resize":
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
@@ -146,7 +148,10 @@ class SpotHarvestManager(PlatformService):
 
     def _relieve(self, pressure: CapacityPressure, view: View, now: datetime) -> list[Decision]:
         here = view.inventory.in_cell(pressure.cluster, pressure.pool)
-        plan = plan_evictions(pressure, here, view.hints_for, self.evicted, now)
+        plan = plan_evictions(pressure, here, view.hints_for, view.inventory.leaving, now)
+        gone = [n for n, key in self.evicting.items() if key not in view.inventory.instances]
+        """Notices whose instance no longer runs: an ack to them has nothing left to evict. The first
+        eviction records them, so that ``apply`` (live and at a restart alike) forgets them."""
         decisions = []
         for index, eviction in enumerate(plan.evictions):
             instance = eviction.instance
@@ -178,7 +183,11 @@ class SpotHarvestManager(PlatformService):
                     ),
                     tenant=instance.tenant,
                     workload=instance.workload,
-                    detail={"notice_id": notice.notice_id, "instance": instance_key(instance)},
+                    detail={
+                        "notice_id": notice.notice_id,
+                        "instance": instance_key(instance),
+                        **({"forget": gone} if index == 0 and gone else {}),
+                    },
                 )
             )
         if plan.short_cores or plan.short_in_time_cores:
