@@ -149,9 +149,9 @@ class SpotHarvestManager(PlatformService):
     def _relieve(self, pressure: CapacityPressure, view: View, now: datetime) -> list[Decision]:
         here = view.inventory.in_cell(pressure.cluster, pressure.pool)
         plan = plan_evictions(pressure, here, view.hints_for, view.inventory.leaving, now)
+        # Notices whose instance no longer runs: an ack to them has nothing left to evict. The first
+        # eviction records them, so that ``apply`` (live and at a restart alike) forgets them.
         gone = [n for n, key in self.evicting.items() if key not in view.inventory.instances]
-        """Notices whose instance no longer runs: an ack to them has nothing left to evict. The first
-        eviction records them, so that ``apply`` (live and at a restart alike) forgets them."""
         decisions = []
         for index, eviction in enumerate(plan.evictions):
             instance = eviction.instance
