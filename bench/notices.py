@@ -8,6 +8,10 @@ line (the SSE ``data:`` line) is one sample. Raw: a nats-py request/reply round 
 from this process to a responder in this process. Goals: p99 over NATS at most 2x the raw round trip's
 p99 at 10,000 workloads, and within 20 % from 100 to 10,000 workloads.
 
+Attach storm: once N workloads are attached, each with one open notice, N attach requests are sent at
+once (as when every client reconnects after a restart); the seconds until all are answered, against as
+many requests at once to an echo responder on the same server.
+
 Run: ``.venv/bin/python bench/notices.py [--workloads 1,100,1000,10000] [--notices N] [--gap-ms G]``.
 """
 
@@ -26,16 +30,18 @@ from datetime import timedelta
 import httpx
 import nats
 from harness import Record, WiUp, percentile, print_records, raise_open_files, rss_mb, wi_up
+from nats.aio.client import Client as NatsClient
 from wi_sdk import Eviction, Received, WorkloadClient
 
-from wi.bus import Bus
-from wi.contract import utc_now
+from wi.bus import Bus, attach_subject
+from wi.contract import ATTACH_ANSWER, AttachError, utc_now
 
 GOAL_VS_RAW = 2.0
 GOAL_FLAT = 1.2
 ATTACH_AT_ONCE = 200
 WARM_UP_S = float(os.environ.get("WI_BENCH_WARM_UP_S", "300"))
 SHARES = (0.5, 0.99, 0.999)
+STORM_TIMEOUT_S = 120.0
 
 
 class Arrivals:
@@ -170,6 +176,39 @@ async def _raw_round_trip(up: WiUp, samples: int) -> list[float]:
         await nc.close()
 
 
+async def _storm(nc: NatsClient, subjects: Sequence[str]) -> tuple[float, list[bytes]]:
+    """Seconds until every one of these requests, all sent at once, is answered, and the answers."""
+    start = time.perf_counter()
+    replies = await asyncio.gather(*(nc.request(s, b"{}", timeout=STORM_TIMEOUT_S) for s in subjects))
+    return time.perf_counter() - start, [reply.data for reply in replies]
+
+
+async def _attach_storm(up: WiUp, bus: Bus, names: Sequence[str]) -> Record:
+    """Every workload attaches again at once (as after a restart of every client), each with its one open
+    notice; against as many requests at once to an echo responder on the same server."""
+    echo = await nats.connect(up.nats_url, token=up.platform_token)
+    try:
+
+        async def respond(msg: nats.aio.msg.Msg) -> None:
+            await msg.respond(b"x" * 600)  # about an attach reply's size
+
+        await echo.subscribe("bench.storm", cb=respond)
+        await echo.flush()
+        raw, _ = await _storm(bus.nc, ["bench.storm"] * len(names))
+    finally:
+        await echo.close()
+    attached, answers = await _storm(bus.nc, [attach_subject("bench", n) for n in names])
+    if errors := [a for a in map(ATTACH_ANSWER.validate_json, answers) if isinstance(a, AttachError)]:
+        raise RuntimeError(f"{len(errors)} of {len(names)} attach requests failed: {errors[0].error}")
+    return Record(
+        f"attach storm: {len(names):,} attach requests at once, all answered",
+        round(attached, 3),
+        "s",
+        "as many nats-py requests at once to an echo responder",
+        round(raw, 3),
+    )
+
+
 def _records(path: str, count: int, latencies: list[float], raw: list[float]) -> list[Record]:
     raw_p = {s: percentile(raw, s) for s in SHARES}
     records = []
@@ -221,6 +260,7 @@ async def measure(
                         await _warm_up(bus, names, arrivals)
                         if path == "NATS":
                             servers_mb = round(rss_mb(up.nats_pid), 1)
+                            storm = await _attach_storm(up, bus, names)
                         latencies = await _deliver(bus, names, arrivals, notices, gap_ms / 1e3)
                     raw = await _raw_round_trip(up, notices)
                     records += _records(path, count, latencies, raw)
@@ -231,6 +271,7 @@ async def measure(
                                 f"nats-server RSS, {count:,} workloads attached over NATS", servers_mb, "MB"
                             )
                         )
+                        records.append(storm)
         finally:
             await bus.close()
     if 100 in p99_nats and (largest := max(p99_nats)) > 100:

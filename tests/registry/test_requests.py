@@ -8,7 +8,18 @@ from typing import Any
 
 from tests.registry.test_registry import WHO, query, running, settled
 from wi.bus import Bus, attach_subject, hints_query_subject
-from wi.contract import AttachReply, Eviction, HintsQuery, HintsView, Priority, utc_now
+from wi.contract import (
+    ATTACH_PAGE,
+    Ack,
+    AttachReply,
+    AttachRequest,
+    Defer,
+    Eviction,
+    HintsQuery,
+    HintsView,
+    Priority,
+    utc_now,
+)
 from wi.registry import FreshRead, RegistryStore
 
 
@@ -43,6 +54,29 @@ async def test_ten_times_more_simultaneous_attaches_than_a_batch_cost_a_few_stre
     assert all(page.notices == [] and page.next_cursor is None for page in pages[noticed:])
     # a read per batch of at most 500 requests (each read started after its batch arrived), not one each
     assert stream_reads <= 20, stream_reads
+
+
+async def test_attach_pages_only_open_notices_in_stream_order(bus: Bus, store: RegistryStore) -> None:
+    soon = utc_now() + timedelta(minutes=5)
+    evictions = [
+        Eviction(**WHO, instance=f"vm-{i}", not_before=soon, reason="spot reclaimed")
+        for i in range(ATTACH_PAGE + 20)
+    ]
+    async with running(bus, store):
+        for eviction in evictions:
+            await bus.publish(eviction)
+        await bus.publish(Ack(**WHO, notice_id=evictions[0].notice_id))
+        await bus.publish(Defer(**WHO, notice_id=evictions[1].notice_id, until=soon - timedelta(minutes=1)))
+        await settled(bus)
+        subject = attach_subject(*WHO.values())
+        first = AttachReply.model_validate_json((await bus.nc.request(subject, b"", timeout=10)).data)
+        assert first.next_cursor is not None
+        body = AttachRequest(after=first.next_cursor).model_dump_json().encode()
+        second = AttachReply.model_validate_json((await bus.nc.request(subject, body, timeout=10)).data)
+    assert second.next_cursor is None
+    pages = [n.notice_id for n in first.notices], [n.notice_id for n in second.notices]
+    open_ones = [e.notice_id for e in evictions[1:]]  # the acked one is done; the deferred one is open
+    assert pages == (open_ones[:ATTACH_PAGE], open_ones[ATTACH_PAGE:])
 
 
 async def test_a_query_waiting_for_its_own_write_holds_up_no_other(bus: Bus, store: RegistryStore) -> None:

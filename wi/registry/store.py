@@ -322,7 +322,7 @@ class RegistryStore:
                     unknown = UnknownNotice(f"notice_id: no notice {response.notice_id} is known")
                     outcomes.append(Judgement(None, unknown))
                     continue
-                status = _status(record)
+                status = _status(record.state, record.deferred_until)
                 notice = _notice_adapter.validate_json(record.body)
                 judged = partial(
                     Judgement, notice_kind=record.kind, cursor=record.stream_seq, drill=notice.drill is True
@@ -383,7 +383,7 @@ class RegistryStore:
             record = session.get(NoticeRecord, notice_id)
             if record is None:
                 return None
-            return _notice_adapter.validate_json(record.body), _status(record)
+            return _notice_adapter.validate_json(record.body), _status(record.state, record.deferred_until)
 
     def notice_cursor(self, tenant: str, workload: str) -> int:
         """The stream sequence of the workload's newest notice (0 if none): where to read on from."""
@@ -422,9 +422,14 @@ class RegistryStore:
         self, asked: Sequence[tuple[str, str, int | None]], limit: int
     ) -> list[list[StoredNotice]]:
         """For each (tenant, workload, cursor) asked: up to ``limit`` of the workload's open notices after
-        the cursor, in stream order; all in one session."""
+        the cursor, in stream order. First pages (no cursor, the most asked for) are read in one query."""
+        firsts = {(t, w) for t, w, after in asked if after is None}
         with Session(self.engine) as session:
-            return [_notices(session, t, w, after, True, limit) for t, w, after in asked]
+            first_pages = _first_open_pages(session, firsts, limit) if firsts else {}
+            return [
+                first_pages.get((t, w), []) if after is None else _notices(session, t, w, after, True, limit)
+                for t, w, after in asked
+            ]
 
 
 def _notices(
@@ -436,7 +441,42 @@ def _notices(
     if open_only:
         query = query.where(col(NoticeRecord.state).in_([s.value for s in OPEN]))
     records = session.exec(query.order_by(col(NoticeRecord.stream_seq)).limit(limit)).all()
-    return [StoredNotice(_notice_adapter.validate_json(r.body), _status(r), r.stream_seq) for r in records]
+    return [
+        StoredNotice(_notice_adapter.validate_json(r.body), _status(r.state, r.deferred_until), r.stream_seq)
+        for r in records
+    ]
+
+
+def _first_open_pages(
+    session: Session, workloads: Collection[tuple[str, str]], limit: int
+) -> dict[tuple[str, str], list[StoredNotice]]:
+    """Up to ``limit`` open notices of each of these (tenant, workload) pairs, in stream order."""
+    rank = func.row_number().over(
+        partition_by=(NoticeRecord.tenant, NoticeRecord.workload), order_by=col(NoticeRecord.stream_seq)
+    )
+    ranked = (
+        sql_select(
+            col(NoticeRecord.tenant),
+            col(NoticeRecord.workload),
+            col(NoticeRecord.state),
+            col(NoticeRecord.deferred_until),
+            col(NoticeRecord.stream_seq),
+            col(NoticeRecord.body),
+            rank.label("rank"),
+        )
+        .where(
+            tuple_(col(NoticeRecord.tenant), col(NoticeRecord.workload)).in_(workloads),
+            col(NoticeRecord.state).in_([s.value for s in OPEN]),
+        )
+        .subquery()
+    )
+    query = sql_select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.stream_seq)
+    pages: dict[tuple[str, str], list[StoredNotice]] = {}
+    for row in session.execute(query):
+        status = _status(row.state, row.deferred_until)
+        stored = StoredNotice(_notice_adapter.validate_json(row.body), status, row.stream_seq)
+        pages.setdefault((row.tenant, row.workload), []).append(stored)
+    return pages
 
 
 def _hint_columns(hint: HintBase, stream_seq: int, body: str) -> dict[str, Any]:
@@ -454,6 +494,5 @@ def _hint_columns(hint: HintBase, stream_seq: int, body: str) -> dict[str, Any]:
     }
 
 
-def _status(record: NoticeRecord) -> NoticeStatus:
-    deferred = as_utc(record.deferred_until) if record.deferred_until else None
-    return NoticeStatus(NoticeState(record.state), deferred)
+def _status(state: str, deferred_until: datetime | None) -> NoticeStatus:
+    return NoticeStatus(NoticeState(state), as_utc(deferred_until) if deferred_until else None)
