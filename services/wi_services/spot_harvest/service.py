@@ -55,7 +55,8 @@ class SpotHarvestManager(PlatformService):
         deadline passed, its deployment ended). Which instances not to evict again the inventory tells
         (``Inventory.leaving``): each notice's release is in it until the instance has gone."""
         self.harvest_cores: dict[str, int] = {}
-        """Harvest VM to the cores it was last resized to."""
+        """Harvest VM to the cores it was last resized to, while it runs: the next resize forgets the VMs
+        gone from the inventory (instance keys are never reused, so none is looked up again)."""
         self.offers: dict[str, tuple[str, CostOffer]] = {}
         """Open cost offer's notice id to (offer name, the offer)."""
         self.declined: dict[tuple[str, str, str], datetime] = {}
@@ -101,6 +102,8 @@ class SpotHarvestManager(PlatformService):
             elif decision.action == "evict":  # done with (a log from before may evict a notice twice)
                 self.evicting.pop(detail["notice_id"], None)
             elif decision.action == "resize":
+                for instance in detail.get("forget", ()):
+                    del self.harvest_cores[instance]
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
                 offer = decision.notices[0]
@@ -205,6 +208,9 @@ class SpotHarvestManager(PlatformService):
 
     def _resize(self, spare: SpareCapacity, view: View, now: datetime) -> list[Decision]:
         plan = share_spare_cores(spare, view.instances, view.hints_for)
+        # Harvest VMs no longer running: the first resize records them, so that ``apply`` (live and at a
+        # restart alike) forgets their cores.
+        gone = [key for key in self.harvest_cores if key not in view.inventory.instances]
         decisions: list[Decision] = []
         for instance in view.instances:
             key = instance_key(instance)
@@ -244,7 +250,11 @@ class SpotHarvestManager(PlatformService):
                     ),
                     tenant=instance.tenant,
                     workload=instance.workload,
-                    detail={"instance": key, "cores": after},
+                    detail={
+                        "instance": key,
+                        "cores": after,
+                        **({"forget": gone} if not decisions and gone else {}),
+                    },
                 )
             )
         if plan.short_cores:
