@@ -32,7 +32,13 @@ from wi.engine import (
 )
 
 from .harvest import share_spare_cores
-from .offers import OFFER_HINT_KINDS, declined_until, eligible_offers, offer_expires_at
+from .offers import (
+    OFFER_HINT_KINDS,
+    answerable_until,
+    declined_until,
+    eligible_offers,
+    offer_expires_at,
+)
 from .policy import instance_key, plan_evictions
 
 NAME = "spot-harvest"
@@ -58,7 +64,8 @@ class SpotHarvestManager(PlatformService):
         """Harvest VM to the cores it was last resized to, while it runs: the next resize forgets the VMs
         gone from the inventory (instance keys are never reused, so none is looked up again)."""
         self.offers: dict[str, tuple[str, CostOffer]] = {}
-        """Open cost offer's notice id to (offer name, the offer)."""
+        """Cost offer's notice id to (offer name, the offer), until it is answered, or, unanswered, until
+        a verdict on it is no longer acted on (``answerable_until``): the next offer forgets those."""
         self.declined: dict[tuple[str, str, str], datetime] = {}
         """(tenant, workload, offer) to the time before which it is not offered again."""
         self.accepted: dict[tuple[str, str, str], float] = {}
@@ -106,6 +113,8 @@ class SpotHarvestManager(PlatformService):
                     del self.harvest_cores[instance]
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
+                for notice_id in detail.get("forget", ()):
+                    del self.offers[notice_id]
                 offer = decision.notices[0]
                 assert isinstance(offer, CostOffer)
                 self.offers[offer.notice_id] = (detail["offer"], offer)
@@ -126,8 +135,10 @@ class SpotHarvestManager(PlatformService):
             return self._offer(message.tenant, message.workload, message.message_id, view, now)
         if not isinstance(message, Verdict):
             return []
-        if message.notice_id in self.offers and message.state is not NoticeState.ACKED:
-            return [self._answer(message, view, now)]
+        offered = self.offers.get(message.notice_id)
+        if offered is not None and message.state is not NoticeState.ACKED:
+            # Past the grace the offer is no longer acted on, whether or not an offer has forgotten it yet.
+            return [self._answer(message, view, now)] if now < answerable_until(offered[1].expires_at) else []
         if message.notice_id in self.evicting and message.state is NoticeState.ACKED:
             instance = self.evicting[message.notice_id]
             tenant, workload, name = instance.split("/")
@@ -272,6 +283,9 @@ class SpotHarvestManager(PlatformService):
         """Cost offers for the flexibility a workload's hints show but its price does not reflect."""
         hints = view.hints_for(tenant, workload)
         terms, log = eligible_offers(tenant, workload, hints, view.instances, self.fleet, now)
+        # Offers no verdict is acted on any more: the first offer records them, so that ``apply`` (live
+        # and at a restart alike) forgets them.
+        lapsed = [n for n, (_, o) in self.offers.items() if now >= answerable_until(o.expires_at)]
         decisions: list[Decision] = []
         for offer in terms:
             key = (tenant, workload, offer.offer)
@@ -310,7 +324,11 @@ class SpotHarvestManager(PlatformService):
                     notices=(notice,),
                     tenant=tenant,
                     workload=workload,
-                    detail={"notice_id": notice_id, "offer": offer.offer},
+                    detail={
+                        "notice_id": notice_id,
+                        "offer": offer.offer,
+                        **({"forget": lapsed} if not decisions and lapsed else {}),
+                    },
                 )
             )
         return decisions
