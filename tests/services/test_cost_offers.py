@@ -272,5 +272,30 @@ def test_an_unanswered_offer_is_kept_while_a_late_verdict_on_it_counts_and_a_res
     assert restarted.offers == manager.offers and len(manager.offers) == 7
 
 
+def test_a_decline_is_kept_while_it_holds_the_offer_back_and_a_restart_keeps_no_more() -> None:
+    days = 20
+    workloads = [f"w{n}" for n in range(days)]
+    platform = _flexible_platform(workloads)
+    manager = _manager()
+    decided: list[Decision] = []
+    for n, workload in enumerate(workloads):  # a day: another workload offered terms, and declining them
+        now = NOW + timedelta(days=n)
+        [offered] = platform.decide(manager, _cost_hint(workload), now)
+        declined = _verdict(_offered(offered), NoticeState.DECLINED, f"r-{workload}")
+        decided += [offered, *platform.decide(manager, declined, now + timedelta(minutes=1))]
+        # a decline holds the offer back for a week: that day's and the 6 before
+        assert sorted(w for _, w, _ in manager.declined) == sorted(workloads[max(0, n - 6) : n + 1])
+
+    assert [d.action for d in decided] == ["offer", "decline"] * days
+    last = NOW + timedelta(days=days - 1, hours=1)
+    assert platform.decide(manager, _cost_hint(workloads[-7], 1), last) == [], "declined six days ago"
+    again = platform.decide(manager, _cost_hint(workloads[-8], 1), last)
+    assert [d.action for d in again] == ["offer"], "declined a week ago: its memory has lapsed"
+
+    restarted = _manager()
+    restarted.restore(decided)
+    assert restarted.declined == manager.declined and len(restarted.declined) == 7
+
+
 def test_an_offer_is_remembered_after_it_lapses_as_long_as_the_bus_keeps_a_verdict() -> None:
     assert STREAMS[Family.VERDICT].max_age_s == ANSWER_GRACE_S

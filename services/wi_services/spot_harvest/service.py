@@ -67,7 +67,8 @@ class SpotHarvestManager(PlatformService):
         """Cost offer's notice id to (offer name, the offer), until it is answered, or, unanswered, until
         a verdict on it is no longer acted on (``answerable_until``): the next offer forgets those."""
         self.declined: dict[tuple[str, str, str], datetime] = {}
-        """(tenant, workload, offer) to the time before which it is not offered again."""
+        """(tenant, workload, offer) to the time before which it is not offered again, while that time is
+        ahead: the next decline forgets those that have passed."""
         self.accepted: dict[tuple[str, str, str], float] = {}
         """(tenant, workload, offer) to the discount taken, in percent."""
 
@@ -124,6 +125,8 @@ class SpotHarvestManager(PlatformService):
                 if decision.action == "accept":
                     self.accepted[key] = offer.discount_pct
                 elif decision.action == "decline":
+                    for tenant, workload, lapsed in detail.get("forget", ()):
+                        del self.declined[(tenant, workload, lapsed)]
                     self.declined[key] = datetime.fromisoformat(detail["until"])
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
@@ -356,10 +359,14 @@ class SpotHarvestManager(PlatformService):
 
         if verdict.state is NoticeState.DECLINED:
             until = declined_until(now)
+            # Declines whose memory has lapsed (they no longer hold an offer back): recorded with this one,
+            # so that ``apply`` (live and at a restart alike) forgets them.
+            lapsed = [list(key) for key, before in self.declined.items() if now >= before]
             return answered(
                 "decline",
                 f"{who}: declined the {name} offer; not offered again before {until:%Y-%m-%d %H:%M}",
                 until=until.isoformat(),
+                forget=lapsed,
             )
         commit = tuple(
             hint.model_copy(update={"issued_at": now, "hint_id": derived_id(verdict.verdict_id, "commit", i)})
