@@ -9,6 +9,7 @@ from wi_services.spot_harvest import SpotHarvestManager
 from wi_services.spot_harvest.offers import ANSWER_GRACE_S, DECLINE_MEMORY_S, OFFER_TTL_S
 
 from tests.platform import Running, eventually
+from tests.services.replay import through_the_log
 from tests.services.views import effective, view
 from wi.bus.subjects import STREAMS
 from wi.contract import (
@@ -244,7 +245,9 @@ def _offered(decision: Decision) -> CostOffer:
     return offer
 
 
-def test_an_unanswered_offer_is_kept_while_a_late_verdict_on_it_counts_and_a_restart_keeps_no_more() -> None:
+def test_an_unanswered_offer_is_kept_while_a_late_verdict_on_it_counts_and_a_restart_keeps_no_more(
+    database_url: str,
+) -> None:
     days = 20
     workloads = [f"w{n}" for n in range(days)]
     platform = _flexible_platform(workloads)
@@ -268,11 +271,13 @@ def test_an_unanswered_offer_is_kept_while_a_late_verdict_on_it_counts_and_a_res
     assert [d.action for d in decided[days:]] == ["accept"], "lapsed six days ago: still acted on"
 
     restarted = _manager()
-    restarted.restore(decided)
+    restarted.restore(through_the_log(decided, database_url))
     assert restarted.offers == manager.offers and len(manager.offers) == 7
 
 
-def test_a_decline_is_kept_while_it_holds_the_offer_back_and_a_restart_keeps_no_more() -> None:
+def test_a_decline_is_kept_while_it_holds_the_offer_back_and_a_restart_keeps_no_more(
+    database_url: str,
+) -> None:
     days = 20
     workloads = [f"w{n}" for n in range(days)]
     platform = _flexible_platform(workloads)
@@ -293,7 +298,7 @@ def test_a_decline_is_kept_while_it_holds_the_offer_back_and_a_restart_keeps_no_
     assert [d.action for d in again] == ["offer"], "declined a week ago: its memory has lapsed"
 
     restarted = _manager()
-    restarted.restore(decided)
+    restarted.restore(through_the_log(decided, database_url))
     assert restarted.declined == manager.declined and len(restarted.declined) == 7
 
 

@@ -8,6 +8,7 @@ from wi_sdk import Eviction, Received, WorkloadClient
 from wi_services.spot_harvest import SpotHarvestManager, plan_evictions, share_spare_cores
 
 from tests.platform import Running, eventually
+from tests.services.replay import through_the_log
 from tests.services.views import effective, view
 from wi.contract import (
     CapacityPressure,
@@ -430,7 +431,7 @@ def _harvest_placement(workload: str, server: str) -> InstancePlaced:
     )
 
 
-def test_harvest_cores_are_kept_only_for_vms_that_run_and_a_restart_keeps_no_more() -> None:
+def test_harvest_cores_are_kept_only_for_vms_that_run_and_a_restart_keeps_no_more(database_url: str) -> None:
     rounds = 12
     steady = WorkloadHints(evictable=True, min_notice_s=600, min_cores=2, max_cores=16)
     hints = {f"w{n}": WorkloadHints(min_cores=4, max_cores=16) for n in range(rounds)}
@@ -459,5 +460,5 @@ def test_harvest_cores_are_kept_only_for_vms_that_run_and_a_restart_keeps_no_mor
         *((f"acme/w{n}/d-0", 16) for n in range(1, rounds)),
     ]
     restarted = SpotHarvestManager(ServiceContext(load_fleet()))
-    restarted.restore(decided)
+    restarted.restore(through_the_log(decided, database_url))
     assert restarted.harvest_cores == manager.harvest_cores
