@@ -140,7 +140,7 @@ class SpotHarvestManager(PlatformService):
             return []
         offered = self.offers.get(message.notice_id)
         if offered is not None and message.state is not NoticeState.ACKED:
-            # Past the grace the offer is no longer acted on, whether or not an offer has forgotten it yet.
+            # Past the grace it is no longer acted on, whether or not the next offer has forgotten it yet.
             return [self._answer(message, view, now)] if now < answerable_until(offered[1].expires_at) else []
         if message.notice_id in self.evicting and message.state is NoticeState.ACKED:
             instance = self.evicting[message.notice_id]
