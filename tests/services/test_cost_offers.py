@@ -6,15 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 from wi_sdk import Received, WorkloadClient
 from wi_services.spot_harvest import SpotHarvestManager
-from wi_services.spot_harvest.offers import DECLINE_MEMORY_S, OFFER_TTL_S
+from wi_services.spot_harvest.offers import ANSWER_GRACE_S, DECLINE_MEMORY_S, OFFER_TTL_S
 
 from tests.platform import Running, eventually
+from tests.services.replay import through_the_log
 from tests.services.views import effective, view
+from wi.bus.subjects import STREAMS
 from wi.contract import (
     Cost,
     CostOffer,
     DelayTolerance,
     Evictability,
+    Family,
     HintBase,
     Migration,
     NoticeState,
@@ -24,8 +27,18 @@ from wi.contract import (
     Verdict,
     utc_now,
 )
-from wi.engine import Decision, DecisionLog, Instance, ServiceContext, View, load_fleet
+from wi.engine import (
+    Decision,
+    DecisionLog,
+    Instance,
+    InstancePlaced,
+    ServiceContext,
+    View,
+    WorkloadHints,
+    load_fleet,
+)
 from wi.registry import EffectiveHints
+from wi.simulate.platform import Platform
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 FLEET = load_fleet()
@@ -198,3 +211,96 @@ async def test_an_offer_reaches_the_workload_and_its_accept_commits_the_hints(ru
 
         await eventually(committed)
     assert offers[0].notice.discount_pct == 35.0
+
+
+def _flexible_platform(workloads: list[str]) -> Platform:
+    """Workloads each running one instance on regular capacity, their hints showing unpriced flexibility
+    (stateless and restartable but not evictable), driven as the runner and the simulator drive a service."""
+    flexible = WorkloadHints(accepts_offers=True, stateless=True, restartable=True)
+    platform = Platform({workload: flexible for workload in workloads})
+    platform.inventory.apply(
+        InstancePlaced(
+            tenant="acme",
+            workload=workload,
+            deployment="site",
+            instance="site-0",
+            server=REGULAR.id,
+            cluster=REGULAR.cluster,
+            pool=Pool.REGULAR,
+            cores=8,
+            memory_gb=32.0,
+        )
+        for workload in workloads
+    )
+    return platform
+
+
+def _cost_hint(workload: str, n: int = 0) -> Cost:
+    return Cost(tenant="acme", workload=workload, accepts_offers=True, hint_id=f"cost-{workload}-{n}")
+
+
+def _offered(decision: Decision) -> CostOffer:
+    [offer] = decision.notices
+    assert isinstance(offer, CostOffer)
+    return offer
+
+
+def test_an_unanswered_offer_is_kept_while_a_late_verdict_on_it_counts_and_a_restart_keeps_no_more(
+    database_url: str,
+) -> None:
+    days = 20
+    workloads = [f"w{n}" for n in range(days)]
+    platform = _flexible_platform(workloads)
+    manager = _manager()
+    decided: list[Decision] = []
+    for n, workload in enumerate(workloads):  # an offer a day to another workload, none answered
+        decided += platform.decide(manager, _cost_hint(workload), NOW + timedelta(days=n))
+        # answerable for a week after it lapses, an hour after it was made: that day's and the 7 before
+        assert sorted(o.workload for _, o in manager.offers.values()) == sorted(
+            workloads[max(0, n - 7) : n + 1]
+        )
+
+    offers = {o.workload: o for o in map(_offered, decided)}
+    assert len(offers) == days, "each workload offered once"
+    later = NOW + timedelta(days=days - 1, hours=2)
+    too_late = _verdict(offers[workloads[-8]], NoticeState.ACCEPTED, "r-too-late")
+    assert later >= offers[workloads[-8]].expires_at + timedelta(seconds=ANSWER_GRACE_S)
+    assert platform.decide(manager, too_late, later) == [], "a week past its lapse: not acted on"
+    in_grace = _verdict(offers[workloads[-7]], NoticeState.ACCEPTED, "r-in-grace")
+    decided += platform.decide(manager, in_grace, later)
+    assert [d.action for d in decided[days:]] == ["accept"], "lapsed six days ago: still acted on"
+
+    restarted = _manager()
+    restarted.restore(through_the_log(decided, database_url))
+    assert restarted.offers == manager.offers and len(manager.offers) == 7
+
+
+def test_a_decline_is_kept_while_it_holds_the_offer_back_and_a_restart_keeps_no_more(
+    database_url: str,
+) -> None:
+    days = 20
+    workloads = [f"w{n}" for n in range(days)]
+    platform = _flexible_platform(workloads)
+    manager = _manager()
+    decided: list[Decision] = []
+    for n, workload in enumerate(workloads):  # a day: another workload offered terms, and declining them
+        now = NOW + timedelta(days=n)
+        [offered] = platform.decide(manager, _cost_hint(workload), now)
+        declined = _verdict(_offered(offered), NoticeState.DECLINED, f"r-{workload}")
+        decided += [offered, *platform.decide(manager, declined, now + timedelta(minutes=1))]
+        # a decline holds the offer back for a week: that day's and the 6 before
+        assert sorted(w for _, w, _ in manager.declined) == sorted(workloads[max(0, n - 6) : n + 1])
+
+    assert [d.action for d in decided] == ["offer", "decline"] * days
+    last = NOW + timedelta(days=days - 1, hours=1)
+    assert platform.decide(manager, _cost_hint(workloads[-7], 1), last) == [], "declined six days ago"
+    again = platform.decide(manager, _cost_hint(workloads[-8], 1), last)
+    assert [d.action for d in again] == ["offer"], "declined a week ago: its memory has lapsed"
+
+    restarted = _manager()
+    restarted.restore(through_the_log(decided, database_url))
+    assert restarted.declined == manager.declined and len(restarted.declined) == 7
+
+
+def test_an_offer_is_remembered_after_it_lapses_as_long_as_the_bus_keeps_a_verdict() -> None:
+    assert STREAMS[Family.VERDICT].max_age_s == ANSWER_GRACE_S

@@ -8,6 +8,7 @@ from wi_sdk import Eviction, Received, WorkloadClient
 from wi_services.spot_harvest import SpotHarvestManager, plan_evictions, share_spare_cores
 
 from tests.platform import Running, eventually
+from tests.services.replay import through_the_log
 from tests.services.views import effective, view
 from wi.contract import (
     CapacityPressure,
@@ -414,3 +415,50 @@ def test_notices_are_kept_only_while_their_instances_run_and_a_restart_keeps_no_
     restarted = SpotHarvestManager(ServiceContext(load_fleet()))
     restarted.restore(decided)
     assert restarted.evicting == manager.evicting
+
+
+def _harvest_placement(workload: str, server: str) -> InstancePlaced:
+    return InstancePlaced(
+        tenant="acme",
+        workload=workload,
+        deployment="d",
+        instance="d-0",
+        server=server,
+        cluster="c1",
+        pool=Pool.HARVEST,
+        cores=4,
+        memory_gb=8.0,
+    )
+
+
+def test_harvest_cores_are_kept_only_for_vms_that_run_and_a_restart_keeps_no_more(database_url: str) -> None:
+    rounds = 12
+    steady = WorkloadHints(evictable=True, min_notice_s=600, min_cores=2, max_cores=16)
+    hints = {f"w{n}": WorkloadHints(min_cores=4, max_cores=16) for n in range(rounds)}
+    platform = Platform({**hints, "steady": steady})
+    platform.inventory.apply([_harvest_placement("steady", "h2")])
+    manager = SpotHarvestManager(ServiceContext(load_fleet()))
+    decided: list[Decision] = []
+    for n in range(rounds):  # a round every 45 s: the steady VM's shrink is pending throughout
+        now = NOW + timedelta(seconds=45 * n)
+        if n:  # the VM before ends its deployment
+            ended = InstanceReleased(tenant="acme", workload=f"w{n - 1}", instance="d-0", at=now, why="ended")
+            platform.inventory.apply([ended])
+        platform.inventory.apply([_harvest_placement(f"w{n}", "h1")])
+        decided += platform.decide(
+            manager, SpareCapacity(server="h1", spare_cores=16, spare_memory_gb=64), now
+        )
+        decided += platform.decide(
+            manager, SpareCapacity(server="h2", spare_cores=3, spare_memory_gb=64), now
+        )
+        assert manager.harvest_cores == {f"acme/w{n}/d-0": 16, "acme/steady/d-0": 3}
+
+    resized = [(d.detail["instance"], d.detail["cores"]) for d in decided]
+    assert resized == [
+        ("acme/w0/d-0", 16),
+        ("acme/steady/d-0", 3),
+        *((f"acme/w{n}/d-0", 16) for n in range(1, rounds)),
+    ]
+    restarted = SpotHarvestManager(ServiceContext(load_fleet()))
+    restarted.restore(through_the_log(decided, database_url))
+    assert restarted.harvest_cores == manager.harvest_cores

@@ -10,7 +10,8 @@ Pure functions. Two offers exist, each opening a cheaper pool to the workload if
 Only workloads whose ``cost`` hint says ``accepts_offers`` get offers, and only for instances already
 running on dearer capacity. The discount passes on half the price difference between the pool the
 workload runs on and the pool the commitment opens. An offer stays open for ``OFFER_TTL_S``; a declined
-offer is not made again to that workload for ``DECLINE_MEMORY_S``.
+offer is not made again to that workload for ``DECLINE_MEMORY_S``. An unanswered offer is remembered for
+``ANSWER_GRACE_S`` after it lapses, for a verdict that reaches the manager late.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ OFFER_TTL_S = 3600
 """How long an offer may be accepted: an hour."""
 DECLINE_MEMORY_S = 7 * 24 * 3600
 """How long a declined offer is not made again to the same workload: a week."""
+ANSWER_GRACE_S = 7 * 24 * 3600
+"""How long after it lapses an unanswered offer is remembered: the registry judges an answer by when it
+arrived, so its verdict on one that came in time may reach the manager after the offer lapsed (a backlog
+after an outage). A week: as long as the bus keeps a verdict (the verdicts stream's ``max_age``)."""
 PASS_ON_SHARE = 0.5
 """The share of the price difference the workload gets; the platform keeps the rest for the risk it takes."""
 DEFERRABLE_AFTER_S = 3600
@@ -121,6 +126,11 @@ def _flexibility(
 def offer_expires_at(now: datetime) -> datetime:
     """When an offer made now stops being acceptable."""
     return now + timedelta(seconds=OFFER_TTL_S)
+
+
+def answerable_until(expires_at: datetime) -> datetime:
+    """Until when a verdict on an offer that lapses at ``expires_at`` is still acted on."""
+    return expires_at + timedelta(seconds=ANSWER_GRACE_S)
 
 
 def declined_until(now: datetime) -> datetime:

@@ -32,7 +32,13 @@ from wi.engine import (
 )
 
 from .harvest import share_spare_cores
-from .offers import OFFER_HINT_KINDS, declined_until, eligible_offers, offer_expires_at
+from .offers import (
+    OFFER_HINT_KINDS,
+    answerable_until,
+    declined_until,
+    eligible_offers,
+    offer_expires_at,
+)
 from .policy import instance_key, plan_evictions
 
 NAME = "spot-harvest"
@@ -55,11 +61,14 @@ class SpotHarvestManager(PlatformService):
         deadline passed, its deployment ended). Which instances not to evict again the inventory tells
         (``Inventory.leaving``): each notice's release is in it until the instance has gone."""
         self.harvest_cores: dict[str, int] = {}
-        """Harvest VM to the cores it was last resized to."""
+        """Harvest VM to the cores it was last resized to, while it runs: the next resize forgets the VMs
+        gone from the inventory (instance keys are never reused, so none is looked up again)."""
         self.offers: dict[str, tuple[str, CostOffer]] = {}
-        """Open cost offer's notice id to (offer name, the offer)."""
+        """Cost offer's notice id to (offer name, the offer), until it is answered, or, unanswered, until
+        a verdict on it is no longer acted on (``answerable_until``): the next offer forgets those."""
         self.declined: dict[tuple[str, str, str], datetime] = {}
-        """(tenant, workload, offer) to the time before which it is not offered again."""
+        """(tenant, workload, offer) to the time before which it is not offered again, while that time is
+        ahead: the next decline forgets those that have passed."""
         self.accepted: dict[tuple[str, str, str], float] = {}
         """(tenant, workload, offer) to the discount taken, in percent."""
 
@@ -101,8 +110,12 @@ class SpotHarvestManager(PlatformService):
             elif decision.action == "evict":  # done with (a log from before may evict a notice twice)
                 self.evicting.pop(detail["notice_id"], None)
             elif decision.action == "resize":
+                for instance in detail.get("forget", ()):
+                    del self.harvest_cores[instance]
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
+                for notice_id in detail.get("forget", ()):
+                    del self.offers[notice_id]
                 offer = decision.notices[0]
                 assert isinstance(offer, CostOffer)
                 self.offers[offer.notice_id] = (detail["offer"], offer)
@@ -112,6 +125,8 @@ class SpotHarvestManager(PlatformService):
                 if decision.action == "accept":
                     self.accepted[key] = offer.discount_pct
                 elif decision.action == "decline":
+                    for tenant, workload, lapsed in detail.get("forget", ()):
+                        del self.declined[(tenant, workload, lapsed)]
                     self.declined[key] = datetime.fromisoformat(detail["until"])
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
@@ -123,8 +138,10 @@ class SpotHarvestManager(PlatformService):
             return self._offer(message.tenant, message.workload, message.message_id, view, now)
         if not isinstance(message, Verdict):
             return []
-        if message.notice_id in self.offers and message.state is not NoticeState.ACKED:
-            return [self._answer(message, view, now)]
+        offered = self.offers.get(message.notice_id)
+        if offered is not None and message.state is not NoticeState.ACKED:
+            # Past the grace it is no longer acted on, whether or not the next offer has forgotten it yet.
+            return [self._answer(message, view, now)] if now < answerable_until(offered[1].expires_at) else []
         if message.notice_id in self.evicting and message.state is NoticeState.ACKED:
             instance = self.evicting[message.notice_id]
             tenant, workload, name = instance.split("/")
@@ -205,6 +222,9 @@ class SpotHarvestManager(PlatformService):
 
     def _resize(self, spare: SpareCapacity, view: View, now: datetime) -> list[Decision]:
         plan = share_spare_cores(spare, view.instances, view.hints_for)
+        # Harvest VMs no longer running: the first resize records them, so that ``apply`` (live and at a
+        # restart alike) forgets their cores.
+        gone = [key for key in self.harvest_cores if key not in view.inventory.instances]
         decisions: list[Decision] = []
         for instance in view.instances:
             key = instance_key(instance)
@@ -244,7 +264,11 @@ class SpotHarvestManager(PlatformService):
                     ),
                     tenant=instance.tenant,
                     workload=instance.workload,
-                    detail={"instance": key, "cores": after},
+                    detail={
+                        "instance": key,
+                        "cores": after,
+                        **({"forget": gone} if not decisions and gone else {}),
+                    },
                 )
             )
         if plan.short_cores:
@@ -262,6 +286,9 @@ class SpotHarvestManager(PlatformService):
         """Cost offers for the flexibility a workload's hints show but its price does not reflect."""
         hints = view.hints_for(tenant, workload)
         terms, log = eligible_offers(tenant, workload, hints, view.instances, self.fleet, now)
+        # Offers no verdict is acted on any more: the first offer records them, so that ``apply`` (live
+        # and at a restart alike) forgets them.
+        lapsed = [n for n, (_, o) in self.offers.items() if now >= answerable_until(o.expires_at)]
         decisions: list[Decision] = []
         for offer in terms:
             key = (tenant, workload, offer.offer)
@@ -300,7 +327,11 @@ class SpotHarvestManager(PlatformService):
                     notices=(notice,),
                     tenant=tenant,
                     workload=workload,
-                    detail={"notice_id": notice_id, "offer": offer.offer},
+                    detail={
+                        "notice_id": notice_id,
+                        "offer": offer.offer,
+                        **({"forget": lapsed} if not decisions and lapsed else {}),
+                    },
                 )
             )
         return decisions
@@ -328,10 +359,14 @@ class SpotHarvestManager(PlatformService):
 
         if verdict.state is NoticeState.DECLINED:
             until = declined_until(now)
+            # Declines whose memory has lapsed (they no longer hold an offer back): recorded with this one,
+            # so that ``apply`` (live and at a restart alike) forgets them.
+            lapsed = [list(key) for key, before in self.declined.items() if now >= before]
             return answered(
                 "decline",
                 f"{who}: declined the {name} offer; not offered again before {until:%Y-%m-%d %H:%M}",
                 until=until.isoformat(),
+                forget=lapsed,
             )
         commit = tuple(
             hint.model_copy(update={"issued_at": now, "hint_id": derived_id(verdict.verdict_id, "commit", i)})
