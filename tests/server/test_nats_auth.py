@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from tests.platform import eventually, record_errors, start_platform, store_token_directly
@@ -221,6 +222,26 @@ async def test_wis_own_connection_waits_for_a_callout_that_starts_late_where_a_p
         await callout.stop()
         await close_nats(callout_nc)
         engine.dispose()
+
+
+async def test_wi_up_starts_although_its_callout_answers_too_late_at_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wi.bus")
+    answer = AuthCallout._answer
+
+    def platform_refused() -> bool:
+        return "refused wi-platform's credentials" in caplog.text
+
+    async def late(callout: AuthCallout, msg: Msg) -> None:
+        """Answers only once nats-server gave up waiting, as a callout slowed down by load at start-up."""
+        await eventually(platform_refused)
+        await answer(callout, msg)
+
+    monkeypatch.setattr(AuthCallout, "_answer", late)
+    async with start_platform(tmp_path / "wi", services="none") as running:
+        assert running.bus.nc.is_connected
+        assert platform_refused()
 
 
 async def test_wis_own_connection_gives_up_with_a_permission_error_when_the_callout_never_answers(
