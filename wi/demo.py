@@ -373,6 +373,7 @@ async def run_demo(data_dir: Path | None = None) -> int:
                 name="wi-demo-tenant",
                 token=token,
                 inbox_prefix=tenant_inbox(TENANT),
+                retry_refusals=True,  # a token just made: only a callout too slow to answer refuses it
             )
             try:
                 print(f"Tenant {TENANT!r} sends hints over the bus with its own token:")

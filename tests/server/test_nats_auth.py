@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from tests.platform import eventually, record_errors, start_platform, store_token_directly
 from wi.auth import token_id_of
-from wi.auth.callout import CALLOUT_USER, CalloutAccounts
+from wi.auth.callout import CALLOUT_USER, PLATFORM_USER, AuthCallout, CalloutAccounts, platform_password
 from wi.auth.nats_jwt import account_keypair, new_account_seed, public_key
-from wi.bus import Bus, tenant_inbox
+from wi.auth.store import TokenStore
+from wi.bus import Bus, close_nats, connect_nats, tenant_inbox
 from wi.contract import Evictability
 from wi.database import create_db_engine, migrate
 from wi.server import EmbeddedNatsServer, NatsServerError, Settings
@@ -187,3 +190,70 @@ async def test_a_stored_token_for_tenant_gt_does_not_keep_a_revoked_platform_tok
                 "/v1/platform/hints?tenant=acme", headers={"Authorization": f"Bearer {running.operator}"}
             )
         assert reply.status_code == 401
+
+
+async def test_wis_own_connection_waits_for_a_callout_that_starts_late_where_a_plain_one_gives_up(
+    callout_server: tuple[EmbeddedNatsServer, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, seed = callout_server
+    caplog.set_level(logging.WARNING, logger="wi.bus")
+    credential = {"user": PLATFORM_USER, "password": platform_password(seed)}
+    heard: list[str] = []
+    with pytest.raises(PermissionError, match="refused the credentials"):  # nobody answers the callout yet
+        await connect_nats(server.url, name="plain", on_error=heard.append, **credential)
+    refusals = [error for error in heard if "authorization violation" in error.lower()]
+    assert len(refusals) == 1, "a plain connection gives up at the first refusal"
+
+    own = asyncio.create_task(connect_nats(server.url, name="wi-platform", retry_refusals=True, **credential))
+    await eventually(lambda: "refused wi-platform's credentials" in caplog.text)
+    assert not own.done()
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'wi.db'}")
+    migrate(engine)
+    callout = AuthCallout(TokenStore(engine), seed)
+    callout_nc = await connect_nats(
+        server.url, name="wi-auth-callout", user=CALLOUT_USER, password="callout-pw"
+    )
+    try:
+        await callout.start(callout_nc)  # only now, after WI's own connection was refused
+        nc = await own
+        assert nc.is_connected
+        await close_nats(nc)
+    finally:
+        await callout.stop()
+        await close_nats(callout_nc)
+        engine.dispose()
+
+
+async def test_wi_up_starts_although_its_callout_answers_too_late_at_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wi.bus")
+    answer = AuthCallout._answer
+
+    def platform_refused() -> bool:
+        return "refused wi-platform's credentials" in caplog.text
+
+    async def late(callout: AuthCallout, msg: Msg) -> None:
+        """Answers only once nats-server gave up waiting, as a callout slowed down by load at start-up."""
+        await eventually(platform_refused)
+        await answer(callout, msg)
+
+    monkeypatch.setattr(AuthCallout, "_answer", late)
+    async with start_platform(tmp_path / "wi", services="none") as running:
+        assert running.bus.nc.is_connected
+        assert platform_refused()
+
+
+async def test_wis_own_connection_gives_up_with_a_permission_error_when_the_callout_never_answers(
+    callout_server: tuple[EmbeddedNatsServer, str],
+) -> None:
+    server, seed = callout_server
+    with pytest.raises(PermissionError, match=r"refused the credentials \(user wi-platform\) \d+ time"):
+        await connect_nats(
+            server.url,
+            name="wi-platform",
+            user=PLATFORM_USER,
+            password=platform_password(seed),
+            initial_timeout_s=6,
+            retry_refusals=True,
+        )

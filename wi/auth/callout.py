@@ -122,7 +122,11 @@ class AuthCallout:
         return self._subscription is not None and self._nc is not None and self._nc.is_connected
 
     async def start(self, nc: NatsClient) -> None:
-        """Starts answering on ``nc``, a connection of the callout's user in the AUTH account."""
+        """Starts answering on ``nc``, a connection of the callout's user in the AUTH account.
+
+        Returns once ``nc``'s server has the subscription, so that clients connecting there from then on
+        reach the callout (other nodes of a cluster learn of it a moment later, through their routes).
+        """
         self._nc = nc
         self._subscription = await nc.subscribe(AUTH_REQUEST_SUBJECT, queue=CALLOUT_QUEUE, cb=self._answer)
         await nc.flush()

@@ -147,6 +147,11 @@ def _header_bytes(headers: dict[str, str]) -> int:
     return len(b"NATS/1.0\r\n\r\n") + sum(len(f"{k}: {v}\r\n".encode()) for k, v in headers.items())
 
 
+def _is_refusal(exc: Exception) -> bool:
+    """Whether an error is the server refusing a connection's credentials."""
+    return "authorization violation" in str(exc).lower()
+
+
 async def connect_nats(
     url: str,
     *,
@@ -157,6 +162,7 @@ async def connect_nats(
     inbox_prefix: str | None = None,
     connect_timeout_s: float = 5.0,
     initial_timeout_s: float = 15.0,
+    retry_refusals: bool = False,
     on_error: Callable[[str], None] | None = None,
     on_reconnect: Callable[[], None] | None = None,
 ) -> NatsClient:
@@ -168,17 +174,37 @@ async def connect_nats(
     ``on_reconnect`` is called after each reconnect (core NATS messages sent meanwhile are lost). Raises
     PermissionError at once when NATS refuses the credentials and ConnectionError when no server answers
     within ``initial_timeout_s``.
+
+    ``retry_refusals`` is for WI's own connections whose credential WI's own auth callout checks: there a
+    refusal most likely means that the callout did not answer within nats-server's authorization timeout
+    (it is still starting, slow under load, or its subscription is not yet known on every node of a
+    cluster). Connecting then goes on, trying each server again after nats-py's reconnect wait and logging
+    each refusal, and raises PermissionError only if NATS still refuses when ``initial_timeout_s`` ends.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + initial_timeout_s
+    whom = f"user {user}" if user else "a token" if token else "no credential"
     refused = asyncio.Event()
     errors: list[Exception] = []
+    initial = True  # until the first connect succeeds or is given up: later refusals are on reconnects
 
     async def note_error(exc: Exception) -> None:
-        if not nc.is_connected and "authorization violation" in str(exc).lower():
-            refused.set()
         if on_error is not None:
             on_error(str(exc))
         errors.append(exc)
+        if initial and retry_refusals and _is_refusal(exc):
+            log.warning(
+                "nats: %s refused %s's credentials (%s), most likely as WI's auth callout has not answered "
+                "in time yet; trying again for %.1fs more",
+                url,
+                name,
+                whom,
+                max(deadline - loop.time(), 0.0),
+            )
+            return
         log.warning("nats: %s", exc)
+        if initial and _is_refusal(exc):
+            refused.set()
 
     async def on_disconnect() -> None:
         if not (nc.is_draining or nc.is_closed):
@@ -209,6 +235,7 @@ async def connect_nats(
     connecting = asyncio.create_task(nc.connect(**options))
     refusal = asyncio.create_task(refused.wait())
     await asyncio.wait({connecting, refusal}, timeout=initial_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    initial = False
     refusal.cancel()
     if connecting.done():
         connecting.result()
@@ -217,8 +244,11 @@ async def connect_nats(
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await connecting
     if refused.is_set():
-        whom = f"user {user}" if user else "a token" if token else "no credential"
         raise PermissionError(f"NATS at {url} refused the credentials ({whom})")
+    if refusals := sum(map(_is_refusal, errors)):
+        raise PermissionError(
+            f"NATS at {url} refused the credentials ({whom}) {refusals} time(s) in {initial_timeout_s:.0f}s"
+        )
     last = f": {errors[-1]}" if errors else ""
     raise ConnectionError(f"no NATS server answered at {url} within {initial_timeout_s:.0f}s{last}")
 
@@ -273,8 +303,9 @@ class Bus:
         inbox_prefix: str | None = None,
         connect_timeout_s: float = 5.0,
         initial_timeout_s: float = 15.0,
+        retry_refusals: bool = False,
     ) -> Bus:
-        """Connects (see ``connect_nats``) and returns the bus.
+        """Connects (see ``connect_nats``, which says when to ``retry_refusals``) and returns the bus.
 
         ``source`` becomes the ``ce-source`` of what this connection publishes; a WI token authenticates
         as ``token``, or as the ``password`` of the ``user`` named by its id.
@@ -295,6 +326,7 @@ class Bus:
             inbox_prefix=inbox_prefix,
             connect_timeout_s=connect_timeout_s,
             initial_timeout_s=initial_timeout_s,
+            retry_refusals=retry_refusals,
             on_error=lambda text: _note_refusal(refusals, text),
             on_reconnect=reconnected,
         )

@@ -150,6 +150,8 @@ class Platform:
                 name="wi-platform",
                 user=access.platform.user if access.platform else None,
                 password=access.platform.password if access.platform else None,
+                # The callout just started authorizes it: a refusal most likely means a late answer.
+                retry_refusals=access.issuer_seed is not None,
             )
             await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
             self._registry = Registry(self.bus, self.store)
