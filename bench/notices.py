@@ -22,6 +22,7 @@ import asyncio
 import gc
 import os
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,6 +43,7 @@ ATTACH_AT_ONCE = 200
 WARM_UP_S = float(os.environ.get("WI_BENCH_WARM_UP_S", "300"))
 SHARES = (0.5, 0.99, 0.999)
 STORM_TIMEOUT_S = 120.0
+SSE_RETRY_S = 0.5
 
 
 class Arrivals:
@@ -93,10 +95,18 @@ async def _sse_streams(up: WiUp, count: int, arrivals: Arrivals) -> AsyncIterato
     async with httpx.AsyncClient(base_url=up.http_url, headers=headers, limits=limits, timeout=None) as http:
 
         async def read(name: str) -> None:
-            async with http.stream("GET", f"/v1/workloads/{name}/notices/stream") as stream:
-                async for line in stream.aiter_lines():
-                    if line.startswith("data:"):
-                        arrivals.arrived(line.split('"notice_id":"', 1)[1].split('"', 1)[0])
+            while True:  # as an EventSource does: when the stream fails or ends, connect again
+                try:
+                    async with http.stream("GET", f"/v1/workloads/{name}/notices/stream") as stream:
+                        if stream.status_code != 200:
+                            body = (await stream.aread())[:300]
+                            raise httpx.HTTPError(f"HTTP {stream.status_code}: {body!r}")
+                        async for line in stream.aiter_lines():
+                            if line.startswith("data:"):
+                                arrivals.arrived(line.split('"notice_id":"', 1)[1].split('"', 1)[0])
+                except httpx.HTTPError as exc:
+                    print(f"SSE stream of {name}: {exc!r}; connecting again", file=sys.stderr)
+                await asyncio.sleep(SSE_RETRY_S)
 
         readers = [asyncio.create_task(read(n)) for n in names]
         try:

@@ -364,3 +364,25 @@ async def test_reading_on_from_the_open_notices_skips_those_already_answered(
         await http.get("/v1/workloads/web/notices", params={"after": first["next_cursor"]}, headers=auth)
     ).json()
     assert later["notices"] == [], "an answered notice came back after the open ones"
+
+
+async def test_more_open_notices_than_a_page_all_come_page_by_page(
+    running: Running, http: httpx.AsyncClient
+) -> None:
+    auth = _bearer(running.acme)
+    soon = utc_now() + timedelta(minutes=5)
+    notices = [
+        Eviction(tenant="acme", workload="web", instance=f"web-{i}", reason="spot", not_before=soon)
+        for i in range(130)
+    ]
+    await asyncio.gather(*(running.bus.publish(notice) for notice in notices))
+    await eventually(lambda: all(notice_state(running, n.notice_id) for n in notices))
+    read: list[str] = []
+    params: dict[str, Any] = {}  # first the open notices, then on from the cursor
+    while page := (await http.get("/v1/workloads/web/notices", params=params, headers=auth)).json():
+        if not page["notices"]:
+            break
+        read += [d["notice"]["notice_id"] for d in page["notices"]]
+        params = {"after": page["next_cursor"]}
+    assert len(read) == len(set(read)) == len(notices)
+    assert set(read) == {n.notice_id for n in notices}

@@ -63,6 +63,8 @@ from .verdicts import VerdictWatch, until
 
 Workload = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63, description="The workload.")]
 SSE_KEEPALIVE_S = 15.0
+NOTICES_PAGE = 100
+"""The most notices one read of a workload's notices returns (a long poll's page, an SSE burst)."""
 RESPONSE_JUDGED_WAIT_S = 5.0
 """How long a posted response waits for the registry's verdict before it is answered unjudged."""
 
@@ -336,11 +338,16 @@ async def _read_notices(
     """Notices after the cursor or, without one, the open ones; and the cursor to read on from.
 
     Without a cursor, the newest notice's position is read first: a notice stored after that read is
-    open, so it is in this answer or after the returned cursor, never skipped.
+    open, so it is in this answer or after the returned cursor, never skipped. A full page reads on from
+    its last notice, so open notices beyond the page come next.
     """
     store = _store(request)
     start = after if after is not None else await asyncio.to_thread(store.notice_cursor, tenant, workload)
-    found = await asyncio.to_thread(store.notices, tenant, workload, after=after, open_only=after is None)
+    found = await asyncio.to_thread(
+        store.notices, tenant, workload, after=after, open_only=after is None, limit=NOTICES_PAGE
+    )
+    if len(found) == NOTICES_PAGE:
+        return found, found[-1].stream_seq
     return found, max([start, *(n.stream_seq for n in found)])
 
 
