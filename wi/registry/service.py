@@ -24,6 +24,7 @@ from wi.contract import (
     AttachError,
     AttachReply,
     AttachRequest,
+    ContractModel,
     Family,
     HintBase,
     HintsQuery,
@@ -215,14 +216,7 @@ class Registry:
         """Replies to each request with a page of its workload's open notices. Each client subscribed to
         its deliver subjects before asking, so every notice stored before it listened is recorded once the
         registry has caught up with the stream as it is now, after every request of the batch arrived."""
-        asked: list[tuple[Msg, str, str, AttachRequest]] = []
-        for msg in requests:
-            try:
-                tenant, workload = workload_of(msg.subject)
-                asked.append((msg, tenant, workload, _parsed(AttachRequest, msg.data)))
-            except (InvalidMessage, ValidationError) as exc:
-                error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in _problems(exc))
-                await msg.respond(AttachError(error=error[:MAX_ERROR_CHARS]).model_dump_json().encode())
+        asked = await _requests_of(requests, AttachRequest, _attach_error)
         if not asked:
             return
         started = time.perf_counter()
@@ -257,15 +251,7 @@ class Registry:
     async def _answer_queries(self, requests: list[Msg]) -> None:
         """Answers the batch's hint queries from one read; a query waiting for its own write
         (``after_seq``) is answered by a task of its own, so it holds up no other."""
-        asked: list[tuple[Msg, str, str, HintsQuery]] = []
-        for msg in requests:
-            try:
-                tenant, workload = workload_of(msg.subject)
-                asked.append((msg, tenant, workload, _parsed(HintsQuery, msg.data)))
-            except (InvalidMessage, ValidationError) as exc:
-                broken = _problems(exc)
-                problems = [QueryProblem(field=p.field, rule=p.rule, message=p.message) for p in broken]
-                await msg.respond(QueryError(problems=problems).model_dump_json().encode())
+        asked = await _requests_of(requests, HintsQuery, _query_error)
         waits = any(query.after_seq is not None for *_, query in asked)
         watermark = await self.progress.watermark(Family.HINT) if waits else 0
         ready: list[tuple[Msg, str, str]] = []
@@ -303,13 +289,29 @@ def _query_reply(effective: EffectiveHints, complete: bool) -> bytes:
 P = TypeVar("P", AttachRequest, HintsQuery)
 
 
-def _parsed(kind: type[P], data: bytes | None) -> P:
-    """A request's body as the contract says (an empty body is an empty request)."""
-    return kind.model_validate_json(data or b"{}", strict=True)
+async def _requests_of(
+    requests: list[Msg], kind: type[P], refusal: Callable[[list[Problem]], ContractModel]
+) -> list[tuple[Msg, str, str, P]]:
+    """Each request with its workload and body as the contract says (an empty body is an empty
+    request); one that breaks the contract is answered at once with ``refusal`` of its problems."""
+    asked = []
+    for msg in requests:
+        try:
+            tenant, workload = workload_of(msg.subject)
+            asked.append((msg, tenant, workload, kind.model_validate_json(msg.data or b"{}", strict=True)))
+        except (InvalidMessage, ValidationError) as exc:
+            found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
+            await msg.respond(refusal(found).model_dump_json().encode())
+    return asked
 
 
-def _problems(exc: InvalidMessage | ValidationError) -> list[Problem]:
-    return exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
+def _attach_error(found: list[Problem]) -> AttachError:
+    error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in found)
+    return AttachError(error=error[:MAX_ERROR_CHARS])
+
+
+def _query_error(found: list[Problem]) -> QueryError:
+    return QueryError(problems=[QueryProblem(field=p.field, rule=p.rule, message=p.message) for p in found])
 
 
 def _recorded(notice: NoticeBase, seq: int) -> NoticeRecorded:
