@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from tests.registry.test_registry import WHO, query, running, settled
 from wi.bus import Bus, attach_subject, hints_query_subject
@@ -18,6 +21,7 @@ from wi.contract import (
     HintsQuery,
     HintsView,
     Priority,
+    QueryError,
     utc_now,
 )
 from wi.registry import FreshRead, RegistryStore
@@ -97,6 +101,28 @@ async def test_a_query_waiting_for_its_own_write_holds_up_no_other(bus: Bus, sto
     assert [h.level for h in late.workload_hints] == ["high"]  # type: ignore[union-attr]
 
 
+async def test_a_query_that_overflows_the_refusals_bounds_holds_up_no_other_in_its_batch(
+    bus: Bus, store: RegistryStore
+) -> None:
+    many_unknown = json.dumps({f"field{i}": 1 for i in range(150)}).encode()
+    long_unknown = json.dumps({"x" * 300: 1}).encode()
+    async with running(bus, store):
+        await bus.publish(Priority(**WHO, level="high"))
+        await settled(bus)
+        subject = hints_query_subject(*WHO.values())
+        answers = await asyncio.gather(
+            bus.nc.request(subject, many_unknown, timeout=10),
+            bus.nc.request(subject, long_unknown, timeout=10),
+            *(bus.nc.request(subject, b"", timeout=10) for _ in range(20)),
+        )
+    many, long, *plain = answers
+    assert len(QueryError.model_validate_json(many.data).problems) == 100  # the contract's most
+    [problem] = QueryError.model_validate_json(long.data).problems
+    assert problem.field == "x" * 200 and problem.rule == "extra_forbidden"
+    for answer in plain:
+        assert [h.level for h in HintsView.model_validate_json(answer.data).workload_hints] == ["high"]  # type: ignore[union-attr]
+
+
 async def test_a_fresh_read_never_answers_with_a_read_that_began_before_the_question() -> None:
     reads = 0
     release = asyncio.Event()
@@ -117,6 +143,30 @@ async def test_a_fresh_read_never_answers_with_a_read_that_began_before_the_ques
     assert await first == 1
     assert {await task for task in during} == {2}  # all share read 2, which began after they asked
     assert reads == 2
+
+
+async def test_a_fresh_read_cancelled_cancels_its_callers_and_the_next_read_is_new() -> None:
+    reads = 0
+    hang = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            await hang.wait()  # never set: this read is cancelled
+        return reads
+
+    fresh = FreshRead(read)
+    first = asyncio.create_task(fresh())
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(fresh())  # waits for the read after the hanging one
+    await asyncio.sleep(0)
+    assert fresh._reading is not None
+    fresh._reading.cancel()  # as when its event loop shuts down
+    for caller in (first, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    assert await fresh() == 2
 
 
 async def test_a_fresh_read_that_fails_fails_its_callers_and_the_next_read_is_new() -> None:

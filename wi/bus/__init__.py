@@ -27,7 +27,7 @@ from ._bus import (
     connect_nats,
 )
 from .cloudevents import CloudEvent, decode, decode_republished, encode
-from .replies import BatchedResponder, RequestsHandler
+from .replies import BatchedResponder, RequestsHandler, reply
 from .subjects import (
     ALL_STREAMS,
     DEADLETTER_STREAM,
@@ -93,6 +93,7 @@ __all__ = [
     "drill_start_subject",
     "encode",
     "hints_query_subject",
+    "reply",
     "subject_for",
     "tenant_inbox",
     "workload_subjects",

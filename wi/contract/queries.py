@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ._base import WHOLE_NUMBER, ContractModel, Slug
+from ._catalog import Problem
 from .hints import Hint
 
 MAX_SEQ = 2**63 - 1
+MAX_PROBLEMS = 100
+"""The most problems a ``QueryError`` lists."""
+_FIELD_CHARS, _RULE_CHARS, _MESSAGE_CHARS = 200, 64, 2000
 
 
 class HintsQuery(ContractModel):
@@ -42,11 +47,11 @@ class HintsView(ContractModel):
 class QueryProblem(ContractModel):
     """One broken rule in a query."""
 
-    field: Annotated[str, Field(max_length=200)]
+    field: Annotated[str, Field(max_length=_FIELD_CHARS)]
     """The field, as a dotted path ('$' for the whole query)."""
-    rule: Annotated[str, Field(max_length=64)]
+    rule: Annotated[str, Field(max_length=_RULE_CHARS)]
     """The rule broken."""
-    message: Annotated[str, Field(max_length=2000)]
+    message: Annotated[str, Field(max_length=_MESSAGE_CHARS)]
     """What is wrong, for people."""
 
 
@@ -54,5 +59,20 @@ class QueryError(ContractModel):
     """The reply to a query that cannot be answered."""
 
     kind: Literal["query_error"] = "query_error"
-    problems: Annotated[list[QueryProblem], Field(max_length=100)]
+    problems: Annotated[list[QueryProblem], Field(max_length=MAX_PROBLEMS)]
     """What is wrong."""
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> QueryError:
+        """The refusal naming these problems, cut to the contract's bounds however many and long they are
+        (a query may carry any number of unknown fields with names of any length)."""
+        return cls(
+            problems=[
+                QueryProblem(
+                    field=p.field[:_FIELD_CHARS],
+                    rule=p.rule[:_RULE_CHARS],
+                    message=p.message[:_MESSAGE_CHARS],
+                )
+                for p in problems[:MAX_PROBLEMS]
+            ]
+        )

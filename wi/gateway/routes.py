@@ -339,7 +339,8 @@ async def _read_notices(
 
     Without a cursor, the newest notice's position is read first: a notice stored after that read is
     open, so it is in this answer or after the returned cursor, never skipped. A full page reads on from
-    its last notice, so open notices beyond the page come next.
+    its last notice, so open notices beyond the page come next (with every notice after that cursor, as
+    reading after a cursor always does, answered ones too).
     """
     store = _store(request)
     start = after if after is not None else await asyncio.to_thread(store.notice_cursor, tenant, workload)

@@ -29,6 +29,8 @@ class FreshRead(Generic[T]):
         self._reading: asyncio.Task[None] | None = None
 
     async def __call__(self) -> T:
+        if self._reading is not None and self._reading.get_loop() is not asyncio.get_running_loop():
+            self._next = self._reading = None  # a new event loop (tests run one each): begin afresh
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             if self._reading is None or self._reading.done():
@@ -43,6 +45,12 @@ class FreshRead(Generic[T]):
             except Exception as exc:
                 waiting.set_exception(exc)
                 waiting.exception()  # retrieved: its callers may all have gone
+            except BaseException:  # cancelled: so are the callers of this read and of the next
+                for future in (waiting, self._next):
+                    if future is not None:
+                        future.cancel()
+                self._next = None
+                raise
 
 
 class Progress:
@@ -57,7 +65,6 @@ class Progress:
     POLL_S = 0.05
 
     def __init__(self, store: RegistryStore) -> None:
-        self.store = store
         self._advanced = asyncio.Event()
         self._watermarks = {
             family: FreshRead(partial(asyncio.to_thread, store.watermark, family)) for family in Family
@@ -76,13 +83,17 @@ class Progress:
         self, family: Family, seq: int, wait_s: float, stop: asyncio.Event | None = None
     ) -> bool:
         """Waits up to ``wait_s`` (or until ``stop`` is set) until the family's stream is applied up to
-        ``seq``; False if it is not."""
+        ``seq``; False if it is not (also when a read of the watermark outlasts the wait)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while True:
             advanced = self._advanced
-            if await self.watermark(family) >= seq:
-                return True
+            try:
+                async with asyncio.timeout_at(max(deadline, loop.time() + self.POLL_S)):  # a read at least
+                    if await self.watermark(family) >= seq:
+                        return True
+            except TimeoutError:
+                return False
             left = deadline - loop.time()
             if left <= 0 or (stop is not None and stop.is_set()):
                 return False

@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from wi.bus import RECORDED_NOTICES, Batch, BatchedResponder, BatchHandler, Bus, ConsumerSpec, Loop
+from wi.bus import RECORDED_NOTICES, Batch, BatchedResponder, BatchHandler, Bus, ConsumerSpec, Loop, reply
 from wi.bus.subjects import ATTACH_ROOT, QUERY_ROOT, workload_of
 from wi.contract import (
     ATTACH_PAGE,
@@ -36,7 +36,6 @@ from wi.contract import (
     NoticesRecorded,
     Problem,
     QueryError,
-    QueryProblem,
     ResponseAction,
     ResponseBase,
     Verdict,
@@ -63,7 +62,8 @@ CONSUMERS = (HINTS_CONSUMER, NOTICES_CONSUMER, RESPONSES_CONSUMER)
 QUERY_QUEUE = "wi-registry"
 READ_YOUR_WRITES_WAIT_S = 3.0
 REQUESTS_BATCH = 500
-"""The most attach requests (or hint queries) answered together, with one read of the database."""
+"""The most attach requests (or hint queries) answered together: one stream read and one database session
+for a batch of attaches, one read for a batch's queries that need not wait."""
 MAX_WAITING_QUERIES = 1000
 """Hint queries that may wait at once for their own writes (``after_seq``); beyond, a query is answered at
 once, marked incomplete."""
@@ -142,13 +142,16 @@ class Registry:
         }
 
     async def stop(self) -> None:
-        """Stops answering queries and attach requests; answers those already received."""
-        for responder in self._responders.values():
-            await responder.stop(self.bus.nc)
-        self._stopping.set()  # queries waiting for their writes are answered now, marked incomplete
-        await asyncio.gather(*self._waiting_queries)
-        self._stopping = asyncio.Event()
-        self._started = False
+        """Stops answering queries and attach requests; answers those already received at once (those
+        that would wait for the registry to catch up are answered as they stand)."""
+        self._stopping.set()
+        try:
+            for responder in self._responders.values():
+                await responder.stop(self.bus.nc)
+            await asyncio.gather(*self._waiting_queries, return_exceptions=True)
+        finally:
+            self._stopping = asyncio.Event()
+            self._started = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until ``stop`` is set, then finishes the batches in hand and returns."""
@@ -208,29 +211,31 @@ class Registry:
         await asyncio.gather(*(self.bus.publish(verdict) for verdict in verdicts))
 
     async def _notices_caught_up(self) -> bool:
-        """Waits (up to ``NOTICE_CATCH_UP_WAIT_S``) until every notice stored so far is recorded."""
+        """Waits (up to ``NOTICE_CATCH_UP_WAIT_S``, or until the registry stops) until every notice stored
+        so far is recorded."""
         last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
-        return await self.progress.reached(Family.NOTICE, last, NOTICE_CATCH_UP_WAIT_S)
+        return await self.progress.reached(Family.NOTICE, last, NOTICE_CATCH_UP_WAIT_S, self._stopping)
 
     async def _answer_attaches(self, requests: list[Msg]) -> None:
         """Replies to each request with a page of its workload's open notices. Each client subscribed to
         its deliver subjects before asking, so every notice stored before it listened is recorded once the
         registry has caught up with the stream as it is now, after every request of the batch arrived."""
-        asked = await _requests_of(requests, AttachRequest, _attach_error)
+        asked = await _parse_requests(requests, AttachRequest, _attach_error)
         if not asked:
             return
         started = time.perf_counter()
         if not await self._notices_caught_up():
             busy = AttachError(error="the registry is catching up with the notices; attach again shortly")
+            body = busy.model_dump_json().encode()
             for msg, *_ in asked:
-                await msg.respond(busy.model_dump_json().encode())
+                await reply(msg, body)
             log.warning("answered %d attach request(s): busy, notices not caught up", len(asked))
             return
         pages = await asyncio.to_thread(
             self.store.open_notices_pages, [(t, w, r.after) for _, t, w, r in asked], ATTACH_PAGE
         )
         for (msg, *_), stored in zip(asked, pages, strict=True):
-            await msg.respond(self._attach_reply(stored))
+            await reply(msg, self._attach_reply(stored))
         log.info(
             "answered %d attach request(s) with %d open notice(s) in %.1f ms",
             len(asked),
@@ -239,47 +244,53 @@ class Registry:
         )
 
     def _attach_reply(self, stored: list[StoredNotice]) -> bytes:
+        """A page that fits in a NATS message: fewer notices, and more pages, when they are large."""
         page = [s.notice for s in stored]
-        while True:  # a page of large notices may not fit a NATS message: fewer, and more pages
+        while True:
             more = len(stored) == ATTACH_PAGE or len(page) < len(stored)
-            reply = AttachReply(notices=page, next_cursor=stored[len(page) - 1].stream_seq if more else None)
-            body = reply.model_dump_json(exclude_none=True).encode()
-            if len(body) <= self.bus.nc.max_payload or len(page) == 1:
+            answer = AttachReply(notices=page, next_cursor=stored[len(page) - 1].stream_seq if more else None)
+            body = answer.model_dump_json(exclude_none=True).encode()
+            if len(body) <= self.bus.nc.max_payload:
                 return body
+            if len(page) == 1:  # the server's max_payload was lowered below a stored notice's size
+                error = f"notice {page[0].notice_id} is larger than NATS's max_payload; raise it"
+                return AttachError(error=error).model_dump_json().encode()
             page = page[: len(page) // 2]
 
     async def _answer_queries(self, requests: list[Msg]) -> None:
-        """Answers the batch's hint queries from one read; a query waiting for its own write
-        (``after_seq``) is answered by a task of its own, so it holds up no other."""
-        asked = await _requests_of(requests, HintsQuery, _query_error)
+        """Answers the batch's hint queries with one read of the database; a query waiting for its own
+        write (``after_seq``) waits on a task of its own, so it holds up no other. Beyond
+        ``MAX_WAITING_QUERIES`` waiting, a query is answered at once, marked incomplete."""
+        asked = await _parse_requests(requests, HintsQuery, QueryError.of)
         waits = any(query.after_seq is not None for *_, query in asked)
         watermark = await self.progress.watermark(Family.HINT) if waits else 0
-        ready: list[tuple[Msg, str, str]] = []
+        ready: list[tuple[Msg, str, str, bool]] = []
         for msg, tenant, workload, query in asked:
             if query.after_seq is None or query.after_seq <= watermark:
-                ready.append((msg, tenant, workload))
+                ready.append((msg, tenant, workload, True))
             elif len(self._waiting_queries) < MAX_WAITING_QUERIES:
                 answering = self._answer_when_written(msg, tenant, workload, query.after_seq)
-                waiting = asyncio.create_task(answering)
+                waiting = asyncio.create_task(answering, name=f"hint query of {tenant}/{workload}")
                 self._waiting_queries.add(waiting)
                 waiting.add_done_callback(self._waiting_queries.discard)
             else:
-                await self._answer_query(msg, tenant, workload, complete=False)
+                ready.append((msg, tenant, workload, False))
         if ready:
             found = await asyncio.to_thread(
-                self.store.effective_many, {(t, w) for _, t, w in ready}, self.clock()
+                self.store.effective_many, {(t, w) for _, t, w, _ in ready}, self.clock()
             )
-            for msg, tenant, workload in ready:
-                await msg.respond(_query_reply(found[(tenant, workload)], complete=True))
+            for msg, tenant, workload, complete in ready:
+                await reply(msg, _query_reply(found[(tenant, workload)], complete))
 
     async def _answer_when_written(self, msg: Msg, tenant: str, workload: str, after_seq: int) -> None:
-        stop = self._stopping
-        complete = await self.progress.reached(Family.HINT, after_seq, READ_YOUR_WRITES_WAIT_S, stop)
-        await self._answer_query(msg, tenant, workload, complete)
-
-    async def _answer_query(self, msg: Msg, tenant: str, workload: str, complete: bool) -> None:
-        effective = await asyncio.to_thread(self.store.effective, tenant, workload, self.clock())
-        await msg.respond(_query_reply(effective, complete))
+        try:
+            stop = self._stopping
+            complete = await self.progress.reached(Family.HINT, after_seq, READ_YOUR_WRITES_WAIT_S, stop)
+            effective = await asyncio.to_thread(self.store.effective, tenant, workload, self.clock())
+        except Exception:
+            log.exception("hint query of %s/%s unanswered; it will ask again", tenant, workload)
+            return
+        await reply(msg, _query_reply(effective, complete))
 
 
 def _query_reply(effective: EffectiveHints, complete: bool) -> bytes:
@@ -289,7 +300,7 @@ def _query_reply(effective: EffectiveHints, complete: bool) -> bytes:
 P = TypeVar("P", AttachRequest, HintsQuery)
 
 
-async def _requests_of(
+async def _parse_requests(
     requests: list[Msg], kind: type[P], refusal: Callable[[list[Problem]], ContractModel]
 ) -> list[tuple[Msg, str, str, P]]:
     """Each request with its workload and body as the contract says (an empty body is an empty
@@ -301,17 +312,13 @@ async def _requests_of(
             asked.append((msg, tenant, workload, kind.model_validate_json(msg.data or b"{}", strict=True)))
         except (InvalidMessage, ValidationError) as exc:
             found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
-            await msg.respond(refusal(found).model_dump_json().encode())
+            await reply(msg, refusal(found).model_dump_json().encode())
     return asked
 
 
 def _attach_error(found: list[Problem]) -> AttachError:
     error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in found)
     return AttachError(error=error[:MAX_ERROR_CHARS])
-
-
-def _query_error(found: list[Problem]) -> QueryError:
-    return QueryError(problems=[QueryProblem(field=p.field, rule=p.rule, message=p.message) for p in found])
 
 
 def _recorded(notice: NoticeBase, seq: int) -> NoticeRecorded:
