@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -131,10 +131,10 @@ class SlowNotices(RegistryStore):
     """The real store, but notices take a while to apply, so responses overtake them in the registry."""
 
     def apply_notices(
-        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None
+        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None, *, recorded_at: datetime
     ) -> list[bool]:
         time.sleep(0.3)
-        return super().apply_notices(notices, through)
+        return super().apply_notices(notices, through, recorded_at=recorded_at)
 
 
 async def test_responses_keep_their_order_when_they_overtake_their_notice(
