@@ -29,6 +29,8 @@ from wi.contract import (
     Family,
     Maintenance,
     Message,
+    NoticeState,
+    ResponseAction,
     utc_now,
 )
 from wi.engine import Decision, DecisionLog, PlatformService, ServiceContext, ServiceRunner, View, load_fleet
@@ -384,3 +386,18 @@ async def test_a_drill_not_recorded_yet_is_read_once_the_registry_records_it(
     assert read.delivered_after_s is not None and read.delivered_after_s >= 0
     assert again == read
     assert other_workload is None and other_tenant is None
+
+
+def test_an_answer_the_bus_took_before_the_registry_recorded_the_notice_came_0_s_after_delivery() -> None:
+    requested = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    notice = drill_notice("acme", "web", DrillRequest(notice_s=60), requested)
+    drill = Drill(
+        notice,
+        "d1",
+        delivered_at=requested + timedelta(seconds=0.5),
+        answer=ResponseAction.ACK,
+        answered_at=requested + timedelta(seconds=0.4),
+        state=NoticeState.ACKED,
+    )
+    report = drill.report(requested + timedelta(seconds=1))
+    assert (report.answered_after_s, report.before_deadline_s, report.done) == (0.0, 59.6, True)
