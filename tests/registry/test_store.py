@@ -102,7 +102,7 @@ EVICTION = Eviction(**WHO, notice_id="n-1", instance="vm-1", not_before=LATER, r
 
 
 def test_notices_keep_their_state(store: RegistryStore) -> None:
-    assert store.apply_notices([(EVICTION, 1), (EVICTION, 1)], through=1) == [True, False]
+    assert store.apply_notices([(EVICTION, 1), (EVICTION, 1)], through=1, recorded_at=NOW) == [True, False]
     ack = Ack(**WHO, notice_id="n-1")
     [first, again] = store.apply_responses([(ack, 1, NOW), (ack, 1, NOW)])
     assert first == again and first.refused is None and first.status == NoticeStatus(NoticeState.ACKED)
@@ -114,10 +114,34 @@ def test_notices_keep_their_state(store: RegistryStore) -> None:
     assert store.notices("acme", "web", after=1) == []
 
 
+def test_a_notice_trail_has_when_it_was_recorded_and_its_first_applied_response(store: RegistryStore) -> None:
+    assert store.notice_trail("n-1") is None
+    store.apply_notices([(EVICTION, 1)], recorded_at=NOW + timedelta(seconds=1))
+    store.apply_notices([(EVICTION, 1)], recorded_at=LATER)  # recorded before: keeps its first time
+    waiting = store.notice_trail("n-1")
+    assert waiting is not None and waiting.notice == EVICTION and waiting.status.state is NoticeState.PENDING
+    assert (waiting.recorded_at, waiting.answer, waiting.answered_at) == (
+        NOW + timedelta(seconds=1),
+        None,
+        None,
+    )
+    store.apply_responses(
+        [
+            (Decline(**WHO, notice_id="n-1"), 1, NOW),  # refused: not an answer
+            (Ack(**WHO, notice_id="n-1"), 2, NOW + timedelta(seconds=2)),
+            (Ack(**WHO, notice_id="n-1"), 3, NOW + timedelta(seconds=3)),
+        ]
+    )
+    answered = store.notice_trail("n-1")
+    assert answered is not None and answered.status.state is NoticeState.ACKED
+    assert (answered.answer, answered.answered_at) == ("ack", NOW + timedelta(seconds=2))
+    assert answered.answered_at.tzinfo is not None
+
+
 def test_refused_responses_leave_the_notice_as_it_was_and_the_rest_of_the_batch_applies(
     store: RegistryStore,
 ) -> None:
-    store.apply_notices([(EVICTION, 1)])
+    store.apply_notices([(EVICTION, 1)], recorded_at=NOW)
     outcomes = store.apply_responses(
         [
             (Decline(**WHO, notice_id="n-1"), 1, NOW),

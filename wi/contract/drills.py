@@ -9,7 +9,8 @@ Over HTTP: ``POST /v1/workloads/{workload}/drills`` with a ``DrillRequest``, the
 ``GET /v1/workloads/{workload}/drills/{drill_id}`` for the ``DrillReport``. Over NATS (request-reply,
 core NATS): a ``DrillRequest`` on ``wi.v1.drills.start.<tenant>.<workload>`` and a ``DrillQuery`` on
 ``wi.v1.drills.report.<tenant>.<workload>``; either is answered with a ``DrillReport`` or a
-``DrillError``.
+``DrillError``. A report is read from the registry's records of the notice and its responses, so any
+gateway process answers it, across restarts.
 """
 
 from __future__ import annotations
@@ -72,13 +73,15 @@ class DrillReport(ContractModel):
     """The notice's deadline: the request plus its lead time."""
     delivered_after_s: Annotated[float, _SECONDS] | None = None
     """Seconds from the request until the registry recorded the notice, from when every channel (NATS,
-    HTTP long polls and event streams) hands it out; none until then."""
+    HTTP long polls and event streams) hands it out; none until then (and for a notice recorded before
+    the registry kept the time)."""
     answer: ResponseAction | None = None
     """The workload's first accepted answer (ack or defer); none so far."""
     answered_after_s: Annotated[float, _SECONDS] | None = None
-    """Seconds from the delivery until that answer was judged; none without one."""
+    """Seconds from the delivery until the bus received that answer (the time the registry judged it as of;
+    0 if it came before the registry recorded the notice); none without one."""
     before_deadline_s: Annotated[float, _SECONDS] | None = None
-    """How long before the deadline the answer came; none without one."""
+    """How long before the deadline the bus received the answer; none without one."""
     state: NoticeState = NoticeState.PENDING
     """Where the notice stands now (expired: the deadline passed without an ack)."""
     deferred_until: Timestamp | None = None

@@ -74,7 +74,7 @@ def create_app(
     app.state.long_poll_max_s = long_poll_max_s
     app.state.progress = progress or Progress(store)
     app.state.verdicts = VerdictWatch(bus)
-    app.state.drills = DrillDesk(bus)
+    app.state.drills = DrillDesk(bus, store, app.state.progress)
     metrics = Metrics()
     problems.install(app)
 

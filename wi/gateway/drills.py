@@ -1,26 +1,39 @@
-"""Drills: sends a tenant's test notice to its own workload and follows it on the bus into a report.
+"""Drills: sends a tenant's test notice to its own workload and reports, from the registry's SQL, how it
+went.
 
 The tenant is always the caller's: the token's on HTTP, the subject's on NATS (whose permissions let a
 tenant's connection publish only on its own drill subjects). The notice is marked ``drill``, so the
-service runners drop it and every verdict on it. The report is kept in this process, for the last
-``KEPT`` drills: delivery is when the registry says it recorded the notice (``NoticesRecorded``), the
-answer is the registry's first verdict that applied a response.
+service runners drop it and every verdict on it. Its id is derived from (tenant, drill id): starting a
+drill again sends nothing more (JetStream and the registry keep one notice per id), and a report is found
+by the drill id alone. A report is read from the registry's tables, the single source of truth: the
+notice and its state, when the registry recorded it (delivery: from then on every channel hands it out)
+and the first response applied to it (the answer). No drill is kept in this process, so any gateway
+process answers for any drill, across restarts.
+
+Before the registry has recorded the notice: the start answers with the report of the notice in hand
+(not delivered yet); a read that does not find the drill waits (up to ``CATCH_UP_WAIT_S``) until the
+registry has recorded every notice stored when it asked, so it finds every drill started before it, and
+fails with ``RegistryBehind`` (ask again) if the registry is further behind.
+
+On NATS each request is answered by a task of its own (up to ``MAX_ANSWERING`` at once): a start waiting
+for JetStream holds up no other request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
-from wi.bus import RECORDED_NOTICES, SUBJECT_ROOTS, Bus
-from wi.bus.subjects import DRILLS_ROOT, workload_of
+from wi.bus import Bus
+from wi.bus.subjects import DRILLS_ROOT, STREAMS, workload_of
 from wi.contract import (
     DrillError,
     DrillQuery,
@@ -32,17 +45,16 @@ from wi.contract import (
     Maintenance,
     MaintenanceType,
     NoticeBase,
-    NoticesRecorded,
     NoticeState,
     PowerEvent,
     PowerEventType,
     ResponseAction,
-    Verdict,
     derived_id,
     problems_from,
     utc_now,
 )
 from wi.contract.drills import MAX_DRILL_ERROR_CHARS
+from wi.registry import NoticeTrail, Progress, RegistryStore
 
 log = logging.getLogger("wi.gateway.drills")
 
@@ -55,6 +67,15 @@ DRILL_MAINTENANCE_S = 60
 SETTLED = frozenset({NoticeState.ACKED, NoticeState.EXPIRED})
 PUBLISH_TIMEOUT_S = 5.0
 """How long a drill waits for JetStream to store its notice."""
+CATCH_UP_WAIT_S = 5.0
+"""How long a read of a drill the registry has not recorded waits for it to catch up with the notices."""
+MAX_ANSWERING = 1000
+"""NATS drill requests answered at once by this process; beyond, a request is told to ask again."""
+
+
+def drill_notice_id(tenant: str, drill_id: str) -> str:
+    """The id of a drill's notice: fixed by the tenant and the drill id."""
+    return derived_id(f"drill-{tenant}", drill_id, 0)
 
 
 def drill_notice(tenant: str, workload: str, request: DrillRequest, now: datetime) -> NoticeBase:
@@ -63,7 +84,7 @@ def drill_notice(tenant: str, workload: str, request: DrillRequest, now: datetim
     common = {
         "tenant": tenant,
         "workload": workload,
-        "notice_id": derived_id(f"drill-{tenant}", request.drill_id, 0),
+        "notice_id": drill_notice_id(tenant, request.drill_id),
         "issued_at": now,
         "drill": True,
     }
@@ -88,17 +109,31 @@ def drill_notice(tenant: str, workload: str, request: DrillRequest, now: datetim
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Drill:
-    """One drill as followed so far."""
+    """One drill as the registry has it so far (or, before it recorded the notice, as just sent)."""
 
     notice: NoticeBase
     drill_id: str
     delivered_at: datetime | None = None
     answer: ResponseAction | None = None
     answered_at: datetime | None = None
+    """When the bus received the answer: the time the registry judged it as of."""
     state: NoticeState = NoticeState.PENDING
     deferred_until: datetime | None = None
+
+    @classmethod
+    def from_trail(cls, drill_id: str, trail: NoticeTrail) -> Drill:
+        """The drill whose notice the registry recorded as ``trail``."""
+        return cls(
+            trail.notice,
+            drill_id,
+            delivered_at=trail.recorded_at,
+            answer=trail.answer,
+            answered_at=trail.answered_at,
+            state=trail.status.state,
+            deferred_until=trail.status.deferred_until,
+        )
 
     def report(self, now: datetime) -> DrillReport:
         """The report as of ``now``."""
@@ -110,7 +145,8 @@ class Drill:
             state = NoticeState.EXPIRED
         answered_after = before_deadline = None
         if self.answered_at is not None:
-            answered_after = _seconds(self.answered_at - (self.delivered_at or requested))
+            # 0 when the answer reached the bus before the registry had recorded the notice
+            answered_after = max(0.0, _seconds(self.answered_at - (self.delivered_at or requested)))
             before_deadline = _seconds(deadline - self.answered_at)
         return DrillReport(
             drill_id=self.drill_id,
@@ -134,86 +170,124 @@ def _seconds(delta: timedelta) -> float:
     return round(delta.total_seconds(), 3)
 
 
+class DrillConflict(ValueError):
+    """The drill id is taken by a drill of another of the tenant's workloads."""
+
+
+class RegistryBehind(Exception):
+    """The registry has not recorded every notice stored so far within ``CATCH_UP_WAIT_S``: ask again."""
+
+
 class DrillDesk:
-    """Starts drills and keeps their reports, for HTTP routes and NATS requests alike."""
+    """Starts drills and reads their reports from the registry, for HTTP routes and NATS requests alike.
 
-    KEPT = 10_000
-    """How many drills' reports are kept; the oldest go first."""
+    Keeps no drill: the registry's tables are the reports.
+    """
 
-    def __init__(self, bus: Bus, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, bus: Bus, store: RegistryStore, progress: Progress, clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.bus = bus
+        self.store = store
+        self.progress = progress
         self.clock = clock
-        self._drills: OrderedDict[tuple[str, str], Drill] = OrderedDict()
-        """(tenant, drill_id) to the drill."""
-        self._by_notice: dict[str, Drill] = {}
         self._subscriptions: list[Subscription] = []
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Starts answering drill requests on NATS and following the notices and verdicts of drills."""
+        """Starts answering drill requests on NATS."""
         self._subscriptions = [
             await self.bus.nc.subscribe(f"{DRILLS_ROOT}.start.*.*", queue=DRILL_QUEUE, cb=self._on_start),
             await self.bus.nc.subscribe(f"{DRILLS_ROOT}.report.*.*", queue=DRILL_QUEUE, cb=self._on_query),
-            await self.bus.nc.subscribe(RECORDED_NOTICES, cb=self._on_recorded),
-            await self.bus.nc.subscribe(f"{SUBJECT_ROOTS[Family.VERDICT]}.>", cb=self._on_verdict),
         ]
 
     async def stop(self) -> None:
-        """Stops answering and following."""
+        """Stops answering; answers the requests already taken."""
         for subscription in self._subscriptions:
             if not self.bus.nc.is_closed:
                 await subscription.unsubscribe()
         self._subscriptions = []
+        await asyncio.gather(*self._answering)
 
     async def begin(
         self, tenant: str, workload: str, request: DrillRequest, timeout_s: float = PUBLISH_TIMEOUT_S
     ) -> DrillReport:
         """Sends the drill's notice (once per drill id) and returns its report so far.
 
-        Raises what ``Bus.publish`` raises when JetStream does not store the notice within ``timeout_s``.
+        Raises DrillConflict when the drill id is another workload's drill, RegistryBehind when the drill
+        was started before but its notice is not recorded in time, and what ``Bus.publish`` raises when
+        JetStream does not store the notice within ``timeout_s``.
         """
-        key = (tenant, request.drill_id)
-        drill = self._drills.get(key)
-        if drill is None:
-            drill = Drill(drill_notice(tenant, workload, request, self.clock()), request.drill_id)
-            self._keep(key, drill)  # before publishing: the registry may record it before the ack is back
-            try:
-                await self.bus.publish(drill.notice, source=f"/drills/{tenant}", timeout_s=timeout_s)
-            except BaseException:
-                self._forget(key)
-                raise
-        return drill.report(self.clock())
+        trail = await self._trail(tenant, request.drill_id)
+        if trail is None:
+            notice = drill_notice(tenant, workload, request, self.clock())
+            published = await self.bus.publish(notice, source=f"/drills/{tenant}", timeout_s=timeout_s)
+            if not published.duplicate:
+                return Drill(notice, request.drill_id).report(self.clock())
+            # Started before and not recorded yet: the notice stored then (at published.seq) is the drill's.
+            if await self.progress.reached(Family.NOTICE, published.seq, CATCH_UP_WAIT_S):
+                trail = await self._trail(tenant, request.drill_id)
+            if trail is None:
+                raise RegistryBehind("the registry has not recorded the drill's notice yet; ask again")
+        if trail.notice.workload != workload:
+            raise DrillConflict(f"drill {request.drill_id} is a drill of workload {trail.notice.workload}")
+        return Drill.from_trail(request.drill_id, trail).report(self.clock())
 
-    def report(self, tenant: str, workload: str, drill_id: str) -> DrillReport | None:
-        """The report of a drill of the tenant's workload, if this process follows it."""
-        drill = self._drills.get((tenant, drill_id))
-        if drill is None or drill.notice.workload != workload:
+    async def report(self, tenant: str, workload: str, drill_id: str) -> DrillReport | None:
+        """The report of a drill of the tenant's workload; None if there is no such drill.
+
+        Raises RegistryBehind when the drill is not found and the registry has not recorded every notice
+        stored so far within ``CATCH_UP_WAIT_S``.
+        """
+        trail = await self._trail(tenant, drill_id)
+        if trail is None:
+            if not await self._notices_caught_up():
+                raise RegistryBehind("the registry is catching up with the notices; ask again shortly")
+            trail = await self._trail(tenant, drill_id)
+        if trail is None or trail.notice.workload != workload:
             return None
-        return drill.report(self.clock())
+        return Drill.from_trail(drill_id, trail).report(self.clock())
 
-    def _keep(self, key: tuple[str, str], drill: Drill) -> None:
-        self._drills[key] = drill
-        self._by_notice[drill.notice.notice_id] = drill
-        while len(self._drills) > self.KEPT:
-            self._forget(next(iter(self._drills)))
+    async def _trail(self, tenant: str, drill_id: str) -> NoticeTrail | None:
+        """The drill's notice as the registry recorded it, if it did."""
+        trail = await asyncio.to_thread(self.store.notice_trail, drill_notice_id(tenant, drill_id))
+        if trail is None or trail.notice.tenant != tenant or trail.notice.drill is not True:
+            return None
+        return trail
 
-    def _forget(self, key: tuple[str, str]) -> None:
-        gone = self._drills.pop(key)
-        self._by_notice.pop(gone.notice.notice_id, None)
+    async def _notices_caught_up(self) -> bool:
+        """Waits until the registry has recorded every notice stored now; False if it does not in time."""
+        try:
+            info = await self.bus.js.stream_info(STREAMS[Family.NOTICE].name)
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("could not read how far the notices stream goes: %s", exc)
+            return False
+        return await self.progress.reached(Family.NOTICE, info.state.last_seq, CATCH_UP_WAIT_S)
 
     async def _on_start(self, msg: Msg) -> None:
         async def answer(tenant: str, workload: str) -> BaseModel:
             request = DrillRequest.model_validate_json(msg.data or b"{}", strict=True)
             return await self.begin(tenant, workload, request)
 
-        await self._answer(msg, answer)
+        await self._answer_apart(msg, answer)
 
     async def _on_query(self, msg: Msg) -> None:
         async def answer(tenant: str, workload: str) -> BaseModel:
             query = DrillQuery.model_validate_json(msg.data, strict=True)
-            found = self.report(tenant, workload, query.drill_id)
-            return found or DrillError(error=f"no drill {query.drill_id} of {workload} is known here")
+            found = await self.report(tenant, workload, query.drill_id)
+            return found or DrillError(error=f"no drill {query.drill_id} of {workload} is known")
 
-        await self._answer(msg, answer)
+        await self._answer_apart(msg, answer)
+
+    async def _answer_apart(self, msg: Msg, answer: Callable[[str, str], Awaitable[BaseModel]]) -> None:
+        """Answers in a task of its own: nats-py runs a subscription's callbacks one after another."""
+        if len(self._answering) >= MAX_ANSWERING:
+            busy = DrillError(error="too many drill requests at once; ask again")
+            await msg.respond(busy.model_dump_json().encode())
+            return
+        answering = asyncio.create_task(self._answer(msg, answer))
+        self._answering.add(answering)
+        answering.add_done_callback(self._answering.discard)
 
     async def _answer(self, msg: Msg, answer: Callable[[str, str], Awaitable[BaseModel]]) -> None:
         """Replies with what ``answer`` makes of the subject's tenant and workload, or a DrillError."""
@@ -224,30 +298,12 @@ class DrillDesk:
             found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
             error = "; ".join(str(p) for p in found)
             reply = DrillError(error=error[:MAX_DRILL_ERROR_CHARS])
-        except Exception as exc:  # the bus did not store the notice: the caller may ask again
+        except (DrillConflict, RegistryBehind) as exc:
+            reply = DrillError(error=str(exc))
+        except Exception as exc:  # the bus or the database did not answer: the caller may ask again
             log.warning("drill on %s failed: %s", msg.subject, exc)
-            reply = DrillError(error=f"the notice could not be sent now ({type(exc).__name__}); ask again")
-        await msg.respond(reply.model_dump_json(exclude_none=True).encode())
-
-    async def _on_recorded(self, msg: Msg) -> None:
+            reply = DrillError(error=f"the drill could not be served now ({type(exc).__name__}); ask again")
         try:
-            recorded = NoticesRecorded.model_validate_json(msg.data)
-        except ValidationError:
-            return
-        now = self.clock()
-        for notice in recorded.notices:
-            drill = self._by_notice.get(notice.notice_id)
-            if drill is not None and drill.delivered_at is None:
-                drill.delivered_at = now
-
-    async def _on_verdict(self, msg: Msg) -> None:
-        try:
-            verdict = Verdict.model_validate_json(msg.data)
-        except ValidationError:
-            return
-        drill = self._by_notice.get(verdict.notice_id)
-        if drill is None or verdict.refused is not None or verdict.state is None:
-            return
-        if drill.answer is None:
-            drill.answer, drill.answered_at = verdict.response, self.clock()
-        drill.state, drill.deferred_until = verdict.state, verdict.deferred_until
+            await msg.respond(reply.model_dump_json(exclude_none=True).encode())
+        except nats.errors.Error as exc:  # closed or draining: the requester times out and asks again
+            log.info("could not answer a drill request on %s: %s", msg.subject, exc)

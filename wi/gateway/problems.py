@@ -70,7 +70,8 @@ class ApiProblem(Exception):
 
 
 class Unavailable(Exception):
-    """A dependency (``nats`` or ``database``) did not answer; rendered as 503 with Retry-After."""
+    """A dependency (``nats``, ``database``, or ``registry`` catching up) did not answer; rendered as 503 with
+    Retry-After."""
 
     def __init__(self, dependency: str, detail: str) -> None:
         super().__init__(detail)

@@ -56,7 +56,7 @@ from wi.registry import (
 )
 
 from .auth import PlatformCaller, TenantCaller
-from .drills import DrillDesk
+from .drills import DrillConflict, DrillDesk, RegistryBehind
 from .openapi import DEPLOYMENT, DRILL, NOTICE, PLATFORM_EVENT, RESPONSE, SCALE, SET_HINTS, request_body
 from .problems import ApiProblem, Unavailable, error_responses, invalid
 from .verdicts import VerdictWatch, until
@@ -502,14 +502,14 @@ def _drills(request: Request) -> DrillDesk:
     description="Sends a test notice (eviction, maintenance or power_event), marked `drill`, to this "
     "workload of the token's tenant: it answers as it would a real one, and no platform service acts on "
     "it. Answers with the report so far; read it on with GET. Posting the same `drill_id` again sends "
-    "nothing more.",
+    "nothing more and answers with the report; 409 if that drill is another workload's.",
     openapi_extra=request_body(DRILL),
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def start_drill(workload: Workload, caller: TenantCaller, request: Request) -> DrillReport:
     assert caller.tenant is not None
     wanted = _validated(_DRILL_REQUEST, await _body(request))
-    with _storing(_bus(request)):
+    with _storing(_bus(request)), _drilling():
         return await _drills(request).begin(caller.tenant, workload, wanted, timeout_s=PUBLISH_TIMEOUT_S)
 
 
@@ -518,23 +518,39 @@ async def start_drill(workload: Workload, caller: TenantCaller, request: Request
     response_model=DrillReport,
     response_model_exclude_none=True,
     summary="Read a drill's report",
-    description="When the notice was delivered, how the workload answered (ack, defer or not at all) and "
-    "how long before the deadline; `done` once it answered or the deadline passed.",
-    responses=error_responses(401, 403, 404, 422),
+    description="When the registry recorded the notice (its delivery), how the workload answered (ack, "
+    "defer or not at all) and how long before the deadline; `done` once it answered or the deadline "
+    "passed. Read from the registry, so any gateway answers, across restarts. A drill not recorded yet is "
+    "waited for (a few seconds) until the registry has every notice stored so far: 503 if it has not.",
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def drill_report(
     workload: Workload, drill_id: DrillId, caller: TenantCaller, request: Request
 ) -> DrillReport:
     assert caller.tenant is not None
-    found = _drills(request).report(caller.tenant, workload, drill_id)
+    with _drilling():
+        found = await _drills(request).report(caller.tenant, workload, drill_id)
     if found is None:
         raise ApiProblem(
             404,
             "Not found",
-            f"no drill {drill_id} of workload {workload} is known to this gateway",
+            f"no drill {drill_id} of workload {workload} is known",
             [Problem("drill_id", "unknown_drill", "no such drill of this workload")],
         )
     return found
+
+
+@contextlib.contextmanager
+def _drilling() -> Iterator[None]:
+    """Around a drill: 409 for a drill id taken by another workload, 503 while the registry catches up."""
+    try:
+        yield
+    except DrillConflict as exc:
+        raise ApiProblem(
+            409, "Conflict", str(exc), [Problem("drill_id", "drill_conflict", "another workload's drill")]
+        ) from exc
+    except RegistryBehind as exc:
+        raise Unavailable("registry", str(exc)) from exc
 
 
 async def _publish_platform(request: Request, family: Family) -> Accepted:

@@ -16,7 +16,7 @@ from .semantics import (
     supersedes,
 )
 from .service import HINTS_CONSUMER, READ_YOUR_WRITES_WAIT_S, Registry, hints_view
-from .store import Judgement, RegistryStore, StoredNotice, UnknownNotice
+from .store import Judgement, NoticeTrail, RegistryStore, StoredNotice, UnknownNotice
 
 __all__ = [
     "HINTS_CONSUMER",
@@ -26,6 +26,7 @@ __all__ = [
     "Judgement",
     "NoticeState",
     "NoticeStatus",
+    "NoticeTrail",
     "Progress",
     "Registry",
     "RegistryStore",

@@ -175,7 +175,9 @@ class Registry:
         notices = [(_as(NoticeBase, d.message), d.stream_seq) for d in batch.deliveries]
         started = time.perf_counter()
         with _spans(batch, "registry record notice"):
-            fresh = await asyncio.to_thread(self.store.apply_notices, notices, batch.through)
+            fresh = await asyncio.to_thread(
+                self.store.apply_notices, notices, batch.through, recorded_at=self.clock()
+            )
         self.progress.advanced()
         recorded = [_recorded(notice, seq) for (notice, seq), new in zip(notices, fresh, strict=True) if new]
         if recorded:  # one core message a batch wakes whatever waits on these workloads' notices

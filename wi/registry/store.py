@@ -17,7 +17,17 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from wi.bus.subjects import STREAMS
-from wi.contract import ClearHint, Family, Hint, HintBase, Notice, NoticeBase, NoticeState, ResponseBase
+from wi.contract import (
+    ClearHint,
+    Family,
+    Hint,
+    HintBase,
+    Notice,
+    NoticeBase,
+    NoticeState,
+    ResponseAction,
+    ResponseBase,
+)
 from wi.database import as_utc, create_db_engine, migrate, writing
 
 from .semantics import (
@@ -43,6 +53,20 @@ class StoredNotice:
     notice: NoticeBase
     status: NoticeStatus
     stream_seq: int
+
+
+@dataclass(frozen=True)
+class NoticeTrail:
+    """A notice as stored, with when the registry recorded it and the first response applied to it."""
+
+    notice: NoticeBase
+    status: NoticeStatus
+    recorded_at: datetime | None
+    """None for a notice recorded before the registry kept the time."""
+    answer: ResponseAction | None = None
+    """The first applied response's action; none yet."""
+    answered_at: datetime | None = None
+    """When the bus received that response (the time it was judged as of)."""
 
 
 @dataclass(frozen=True)
@@ -231,10 +255,11 @@ class RegistryStore:
     # Notices and responses
 
     def apply_notices(
-        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None
+        self, notices: Sequence[tuple[NoticeBase, int]], through: int | None = None, *, recorded_at: datetime
     ) -> list[bool]:
         """Records notices as pending, each with its stream sequence, in one transaction; False for a notice
-        recorded before. ``through`` moves the notices watermark there in the same transaction."""
+        recorded before. New notices are stamped ``recorded_at`` (the registry's clock: from then on every
+        channel hands them out). ``through`` moves the notices watermark there in the same transaction."""
         with writing(self.engine), Session(self.engine) as session:
             ids = [notice.notice_id for notice, _ in notices]
             known = (
@@ -263,6 +288,7 @@ class RegistryStore:
                         "state": NoticeState.PENDING,
                         "stream_seq": stream_seq,
                         "body": notice.model_dump_json(),
+                        "recorded_at": recorded_at,
                     }
                 )
             if rows:  # one statement for all the rows: an ORM object per row costs more than the rest
@@ -384,6 +410,27 @@ class RegistryStore:
             if record is None:
                 return None
             return _notice_adapter.validate_json(record.body), _status(record.state, record.deferred_until)
+
+    def notice_trail(self, notice_id: str) -> NoticeTrail | None:
+        """A notice with its stored status, when it was recorded and its first applied response; or None."""
+        first = (
+            select(ResponseRecord.kind, ResponseRecord.received_at)
+            .where(ResponseRecord.notice_id == notice_id)
+            .order_by(col(ResponseRecord.stream_seq))
+            .limit(1)
+        )
+        with Session(self.engine) as session:
+            record = session.get(NoticeRecord, notice_id)
+            if record is None:
+                return None
+            answered = session.exec(first).first()
+        return NoticeTrail(
+            notice=_notice_adapter.validate_json(record.body),
+            status=_status(record.state, record.deferred_until),
+            recorded_at=as_utc(record.recorded_at) if record.recorded_at else None,
+            answer=None if answered is None else ResponseAction(answered[0]),
+            answered_at=None if answered is None else as_utc(answered[1]),
+        )
 
     def notice_cursor(self, tenant: str, workload: str) -> int:
         """The stream sequence of the workload's newest notice (0 if none): where to read on from."""

@@ -63,6 +63,11 @@ class NoticeRecord(SQLModel, table=True):
     deferred_until: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     stream_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_at: datetime | None = Field(
+        default=None,
+        sa_column=_utc_column(nullable=True),
+        description="when the registry recorded it (none for notices recorded before WI kept it)",
+    )
 
 
 class ResponseRecord(SQLModel, table=True):
