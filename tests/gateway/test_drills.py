@@ -339,7 +339,10 @@ async def _ask(bus: Bus, subject: str, body: DrillRequest | DrillQuery) -> Drill
     return DRILL_ANSWER.validate_json(reply.data)
 
 
-async def test_a_slow_drill_start_holds_up_no_other_drill_request(bus: Bus, store: RegistryStore) -> None:
+async def test_a_slow_drill_start_holds_up_no_other_drill_request(
+    bus: Bus, store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drills, "CATCH_UP_WAIT_S", 0.2)  # no registry runs: do not wait long to say so
     desk = StallingDesk(bus, store)
     await desk.start()
     try:

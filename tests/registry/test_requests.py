@@ -96,7 +96,7 @@ async def test_a_query_waiting_for_its_own_write_holds_up_no_other(bus: Bus, sto
         plain = await query(bus, "acme", "web")
         assert not waiting.done()  # still waiting for a write that will not come, yet the other was answered
         assert [h.level for h in plain.workload_hints] == ["high"]  # type: ignore[union-attr]
-        late = HintsView.model_validate_json((await waiting).data)
+    late = HintsView.model_validate_json((await waiting).data)  # answered as the registry stopped
     assert not late.complete
     assert [h.level for h in late.workload_hints] == ["high"]  # type: ignore[union-attr]
 
