@@ -174,6 +174,7 @@ class SpotHarvestManager(PlatformService):
         ranking = self._rankings.setdefault((pressure.cluster, pressure.pool), EvictionRanking())
         kept = ranking.update(here, view.hints_for)
         plan = plan_ranked_evictions(pressure, ranking.ranked, kept, view.inventory.leaving, now)
+        reasons = tuple(plan.log)  # one tuple that every decision of the event shares
         # Notices whose instance no longer runs: an ack to them has nothing left to evict. The first
         # eviction records them, so that ``apply`` (live and at a restart alike) forgets them.
         gone = [n for n, key in self.evicting.items() if key not in view.inventory.instances]
@@ -195,7 +196,7 @@ class SpotHarvestManager(PlatformService):
                     index=index,
                     action="notify",
                     summary=f"{instance.key}: evict no earlier than {eviction.not_before:%H:%M:%S}",
-                    reasons=plan.log,
+                    reasons=reasons,
                     notices=(notice,),
                     changes=(
                         InstanceReleased(
@@ -220,7 +221,7 @@ class SpotHarvestManager(PlatformService):
                 self.alert(
                     pressure.event_id,
                     len(decisions),
-                    plan.log,
+                    reasons,
                     f"operator: {pressure.cluster}/{pressure.pool} needs {pressure.cores_needed} cores "
                     f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
                     f"notice promises, {plan.short_cores} cannot be freed",
