@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from wi_sdk import Eviction, Received, WorkloadClient
 from wi_services.spot_harvest import SpotHarvestManager, plan_evictions, share_spare_cores
+from wi_services.spot_harvest.policy import EvictionRanking, plan_ranked_evictions
 
 from tests.platform import Running, eventually
 from tests.services.replay import through_the_log
@@ -28,6 +31,7 @@ from wi.engine import (
     Instance,
     InstancePlaced,
     InstanceReleased,
+    InstanceResized,
     Inventory,
     ServiceContext,
     WorkloadHints,
@@ -308,6 +312,72 @@ async def test_under_pressure_the_platform_keeps_an_instance_that_says_it_is_not
     assert [e.instance for e in evictions] == ["train-1"]
     [alert] = [d for d in audit.recent("spot-harvest") if d.action == "alert"]
     assert "acme/batch/train-0: not evictable (no evictable hint); kept" in alert.reasons
+
+
+def test_a_ranking_kept_across_events_ranks_as_one_built_anew_after_random_changes() -> None:
+    rng = random.Random(7)
+    inventory = Inventory()
+    known: dict[str, WorkloadHints] = {}
+
+    def hints_for(tenant: str, workload: str, instance: str | None = None) -> WorkloadHints:
+        return known.get(workload, WorkloadHints())
+
+    def new_hints() -> WorkloadHints:
+        return WorkloadHints(
+            evictable=rng.random() < 0.8,
+            min_notice_s=rng.choice([30, 120, 600]),
+            priority=rng.choice(["best_effort", "low", "normal", "high"]),
+            latency_class=rng.choice(["tolerant", "moderate", "strict"]),
+        )
+
+    kept_ranking, placed = EvictionRanking(), 0
+    for step in range(300):
+        for _ in range(rng.randrange(0, 12)):  # placements, in two cells
+            workload = f"w{rng.randrange(60)}"
+            known.setdefault(workload, new_hints())
+            inventory.apply(
+                [
+                    InstancePlaced(
+                        tenant="acme",
+                        workload=workload,
+                        deployment="d",
+                        instance=f"d-{placed}",
+                        server=f"s{placed % 7}",
+                        cluster=rng.choice(["c1", "c2"]),
+                        pool=Pool.SPOT,
+                        cores=rng.choice([1, 2, 4, 8]),
+                        memory_gb=4.0,
+                    )
+                ]
+            )
+            placed += 1
+        running = list(inventory)
+        for instance in rng.sample(running, min(len(running), rng.randrange(0, 8))):  # releases, resizes
+            at = NOW + timedelta(seconds=step)
+            change = (
+                InstanceResized(
+                    tenant="acme", workload=instance.workload, instance=instance.instance, cores=3, at=at
+                )
+                if rng.random() < 0.2
+                else InstanceReleased(
+                    tenant="acme", workload=instance.workload, instance=instance.instance, at=at, why=""
+                )
+            )
+            inventory.apply([change])
+        inventory.advance(NOW + timedelta(seconds=step))
+        for workload in rng.sample(sorted(known), 3):  # hints that change, or come again as another object
+            known[workload] = new_hints() if rng.random() < 0.5 else replace(known[workload])
+        here = inventory.in_cell("c1", Pool.SPOT)
+        kept = kept_ranking.update(here, hints_for)
+        anew = EvictionRanking()
+        assert kept == anew.update(here, hints_for)
+        assert kept_ranking.ranked == anew.ranked == sorted(anew.ranked)
+        pressure = _pressure(rng.randrange(1, 40), within_s=rng.choice([30, 120]))
+        leaving = {i.key for i in here[::5]}
+        everywhere = list(inventory)
+        assert plan_ranked_evictions(pressure, kept_ranking.ranked, kept, leaving, NOW) == plan_evictions(
+            pressure, everywhere, hints_for, leaving, NOW
+        )
 
 
 def test_the_inventory_lists_a_cells_instances_without_a_scan_and_forgets_released_ones() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Set
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -85,11 +85,11 @@ class Instance:
     cores: int
     memory_gb: float
     gpus: int = 0
+    key: str = field(init=False, repr=False, compare=False)
+    """The instance's id across tenants: tenant/workload/instance (built once: every index reads it)."""
 
-    @property
-    def key(self) -> str:
-        """The instance's id across tenants: tenant/workload/instance."""
-        return f"{self.tenant}/{self.workload}/{self.instance}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.tenant}/{self.workload}/{self.instance}")
 
 
 @dataclass(frozen=True)

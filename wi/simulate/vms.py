@@ -341,8 +341,8 @@ def simulate_vms(
         if meter.follow(platform.inventory):
             watts = meter.watts()
             draw_w, carbon_w = float(watts.sum()), float(watts @ meter.carbon)
-        run.peak_servers = max(run.peak_servers, int(meter.on.sum()))
-        run.peak_cores = max(run.peak_cores, int(meter.by_pool.sum()))
+            run.peak_servers = max(run.peak_servers, int(meter.on.sum()))  # only a change can raise them
+            run.peak_cores = max(run.peak_cores, int(meter.by_pool.sum()))
         if t >= next_sample:
             assert run.times_s is not None and run.cores_by_pool is not None
             run.times_s.append(t)

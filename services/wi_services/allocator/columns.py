@@ -244,9 +244,9 @@ class Usage:
         self.cores[host] += used.cores
         self.memory_gb[host] += used.memory_gb
         self.gpus[host] += used.gpus
-        self._refresh(np.array([host], dtype=np.intp))
+        self._refresh(slice(host, host + 1))
 
-    def _refresh(self, hosts: NDArray[np.intp]) -> None:
+    def _refresh(self, hosts: NDArray[np.intp] | slice) -> None:
         """Recomputes the room left and the packing keys of hosts whose use changed."""
         columns, free = self.columns, self.free
         free.cores[hosts] = columns.cores[hosts] - self.cores[hosts]

@@ -45,7 +45,7 @@ from wi.contract import (
 )
 from wi.engine import WorkloadHints, instance_name
 
-from .columns import RANKS, FleetColumns, Room, Usage
+from .columns import RANKS, FleetColumns, Indices, Room, Usage
 from .steps import (
     ALLOWANCE_FILTERS,
     ROOM_FILTERS,
@@ -130,6 +130,12 @@ def allowance(columns: FleetColumns, allowed: Allowed) -> Screened:
     return screen(everyone, len(columns), [(f.name, f.checks(columns, allowed)) for f in ALLOWANCE_FILTERS])
 
 
+@lru_cache(maxsize=1024)
+def allowed_hosts(columns: FleetColumns, allowed: Allowed) -> Indices:
+    """The positions of the hosts the allowance filters keep: a gather of them reads only those."""
+    return np.flatnonzero(allowance(columns, allowed).kept)
+
+
 @dataclass(frozen=True)
 class CellTerms:
     """What the cell weighers add to the total of any host of a cell, given the cells with a kept host."""
@@ -200,8 +206,7 @@ def place(
     log = [f"pools: {why_pools}"]
 
     if hints.delay_tolerant:
-        usable = allowance(columns, workload_ask.allowed).kept
-        free = int(usage.free.cores.sum(where=usable))
+        free = int(usage.free.cores[allowed_hosts(columns, workload_ask.allowed)].sum())
         needed = request.instances * request.cores
         if free < TIGHT_HEADROOM * needed:
             start = now + timedelta(seconds=hints.start_within_s)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from wi.contract import SpareCapacity
 from wi.engine import HintsLookup, Instance
 
-from .policy import instance_key
-
 
 @dataclass
 class HarvestPlan:
@@ -33,8 +31,8 @@ def share_spare_cores(
     """
     plan = HarvestPlan()
     vms = [i for i in instances if i.server == spare.server and i.pool == "harvest"]
-    hints = {instance_key(i): hints_for(i.tenant, i.workload, i.instance) for i in vms}
-    ranges = {instance_key(i): hints[instance_key(i)].core_range(i.cores) for i in vms}
+    hints = {i.key: hints_for(i.tenant, i.workload, i.instance) for i in vms}
+    ranges = {i.key: hints[i.key].core_range(i.cores) for i in vms}
     minimums = sum(low for low, _ in ranges.values())
     left = spare.spare_cores - minimums
     if left < 0:
@@ -46,12 +44,12 @@ def share_spare_cores(
         left = 0
 
     def rank(instance: Instance) -> tuple[int, str]:
-        return -hints[instance_key(instance)].priority_rank, instance_key(instance)
+        return -hints[instance.key].priority_rank, instance.key
 
     for instance in sorted(vms, key=rank):
-        low, high = ranges[instance_key(instance)]
+        low, high = ranges[instance.key]
         extra = min(high - low, left)
         left -= extra
-        plan.cores[instance_key(instance)] = low + extra
-        plan.log.append(f"{instance_key(instance)}: {low + extra} cores (range {low}-{high})")
+        plan.cores[instance.key] = low + extra
+        plan.log.append(f"{instance.key}: {low + extra} cores (range {low}-{high})")
     return plan

@@ -16,6 +16,7 @@ from wi.contract import (
     Message,
     NoticeState,
     Placement,
+    Pool,
     Resize,
     SpareCapacity,
     Verdict,
@@ -39,7 +40,7 @@ from .offers import (
     eligible_offers,
     offer_expires_at,
 )
-from .policy import instance_key, plan_evictions
+from .policy import EvictionRanking, plan_ranked_evictions
 
 NAME = "spot-harvest"
 ANSWERED = frozenset({NoticeState.ACKED, NoticeState.ACCEPTED, NoticeState.DECLINED})
@@ -71,6 +72,10 @@ class SpotHarvestManager(PlatformService):
         ahead: the next decline forgets those that have passed."""
         self.accepted: dict[tuple[str, str, str], float] = {}
         """(tenant, workload, offer) to the discount taken, in percent."""
+        self._rankings: dict[tuple[str, Pool], EvictionRanking] = {}
+        """(cluster, pool) to its evictable instances in eviction order, as of the last pressure event on
+        it: a cache, not state (each event brings it in step with the inventory and the hints in effect,
+        and decides as a ranking built anew would), so that an event re-ranks only what changed."""
 
     def wants(self, message: Message) -> bool:
         if isinstance(message, CapacityPressure | SpareCapacity):
@@ -99,6 +104,7 @@ class SpotHarvestManager(PlatformService):
         self.offers = {}
         self.declined = {}
         self.accepted = {}
+        self._rankings = {}
 
     def apply(self, decisions: Sequence[Decision]) -> None:
         for decision in decisions:
@@ -165,7 +171,10 @@ class SpotHarvestManager(PlatformService):
 
     def _relieve(self, pressure: CapacityPressure, view: View, now: datetime) -> list[Decision]:
         here = view.inventory.in_cell(pressure.cluster, pressure.pool)
-        plan = plan_evictions(pressure, here, view.hints_for, view.inventory.leaving, now)
+        ranking = self._rankings.setdefault((pressure.cluster, pressure.pool), EvictionRanking())
+        kept = ranking.update(here, view.hints_for)
+        plan = plan_ranked_evictions(pressure, ranking.ranked, kept, view.inventory.leaving, now)
+        reasons = tuple(plan.log)  # one tuple that every decision of the event shares
         # Notices whose instance no longer runs: an ack to them has nothing left to evict. The first
         # eviction records them, so that ``apply`` (live and at a restart alike) forgets them.
         gone = [n for n, key in self.evicting.items() if key not in view.inventory.instances]
@@ -186,8 +195,8 @@ class SpotHarvestManager(PlatformService):
                     input_id=pressure.event_id,
                     index=index,
                     action="notify",
-                    summary=f"{instance_key(instance)}: evict no earlier than {eviction.not_before:%H:%M:%S}",
-                    reasons=plan.log,
+                    summary=f"{instance.key}: evict no earlier than {eviction.not_before:%H:%M:%S}",
+                    reasons=reasons,
                     notices=(notice,),
                     changes=(
                         InstanceReleased(
@@ -202,7 +211,7 @@ class SpotHarvestManager(PlatformService):
                     workload=instance.workload,
                     detail={
                         "notice_id": notice.notice_id,
-                        "instance": instance_key(instance),
+                        "instance": instance.key,
                         **({"forget": gone} if index == 0 and gone else {}),
                     },
                 )
@@ -212,7 +221,7 @@ class SpotHarvestManager(PlatformService):
                 self.alert(
                     pressure.event_id,
                     len(decisions),
-                    plan.log,
+                    reasons,
                     f"operator: {pressure.cluster}/{pressure.pool} needs {pressure.cores_needed} cores "
                     f"within {pressure.needed_within_s} s; {plan.short_in_time_cores} come later to keep "
                     f"notice promises, {plan.short_cores} cannot be freed",
@@ -227,7 +236,7 @@ class SpotHarvestManager(PlatformService):
         gone = [key for key in self.harvest_cores if key not in view.inventory.instances]
         decisions: list[Decision] = []
         for instance in view.instances:
-            key = instance_key(instance)
+            key = instance.key
             if key not in plan.cores:
                 continue
             before, after = self.harvest_cores.get(key, instance.cores), plan.cores[key]
