@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, func, insert, text, tuple_, update
+from sqlalchemy import Engine, func, insert, text, true, tuple_, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -414,22 +414,36 @@ class RegistryStore:
     def notice_trail(self, notice_id: str) -> NoticeTrail | None:
         """A notice with its stored status, when it was recorded and its first applied response; or None."""
         first = (
-            select(ResponseRecord.kind, ResponseRecord.received_at)
-            .where(ResponseRecord.notice_id == notice_id)
+            sql_select(col(ResponseRecord.kind), col(ResponseRecord.received_at))
+            .where(col(ResponseRecord.notice_id) == notice_id)
             .order_by(col(ResponseRecord.stream_seq))
             .limit(1)
+            .subquery()
+        )
+        # One statement, so the notice's state and its first response are read as of one commit (two
+        # reads could see a response applied after the notice's row was read: answered yet pending).
+        trail = (
+            sql_select(
+                col(NoticeRecord.body),
+                col(NoticeRecord.state),
+                col(NoticeRecord.deferred_until),
+                col(NoticeRecord.recorded_at),
+                first.c.kind,
+                first.c.received_at,
+            )
+            .outerjoin(first, true())
+            .where(col(NoticeRecord.notice_id) == notice_id)
         )
         with Session(self.engine) as session:
-            record = session.get(NoticeRecord, notice_id)
-            if record is None:
-                return None
-            answered = session.exec(first).first()
+            row = session.execute(trail).first()
+        if row is None:
+            return None
         return NoticeTrail(
-            notice=_notice_adapter.validate_json(record.body),
-            status=_status(record.state, record.deferred_until),
-            recorded_at=as_utc(record.recorded_at) if record.recorded_at else None,
-            answer=None if answered is None else ResponseAction(answered[0]),
-            answered_at=None if answered is None else as_utc(answered[1]),
+            notice=_notice_adapter.validate_json(row.body),
+            status=_status(row.state, row.deferred_until),
+            recorded_at=as_utc(row.recorded_at) if row.recorded_at else None,
+            answer=None if row.kind is None else ResponseAction(row.kind),
+            answered_at=None if row.received_at is None else as_utc(row.received_at),
         )
 
     def notice_cursor(self, tenant: str, workload: str) -> int:
