@@ -68,6 +68,9 @@ MAX_WAITING_QUERIES = 1000
 """Hint queries that may wait at once for their own writes (``after_seq``); beyond, a query is answered at
 once, marked incomplete."""
 NOTICE_CATCH_UP_WAIT_S = 10.0
+ATTACH_CATCH_UP_WAIT_S = 5.0
+"""How long an attach waits for the registry to catch up before it is answered "busy": less than the SDK's
+10 s request timeout, so the client hears why rather than timing out."""
 LEGACY_NOTICE_CONSUMERS = "wi-notices_"
 """The name prefix of the per-workload durable consumers notices were once delivered by."""
 
@@ -212,11 +215,11 @@ class Registry:
         applied again (after a failure between its commit and here) tells the same verdicts once."""
         await asyncio.gather(*(self.bus.publish(verdict) for verdict in verdicts))
 
-    async def _notices_caught_up(self) -> bool:
-        """Waits (up to ``NOTICE_CATCH_UP_WAIT_S``, or until the registry stops) until every notice stored
-        so far is recorded."""
+    async def _notices_caught_up(self, wait_s: float = NOTICE_CATCH_UP_WAIT_S) -> bool:
+        """Waits (up to ``wait_s``, or until the registry stops) until every notice stored so far is
+        recorded."""
         last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
-        return await self.progress.reached(Family.NOTICE, last, NOTICE_CATCH_UP_WAIT_S, self._stopping)
+        return await self.progress.reached(Family.NOTICE, last, wait_s, self._stopping)
 
     async def _answer_attaches(self, requests: list[Msg]) -> None:
         """Replies to each request with a page of its workload's open notices. Each client subscribed to
@@ -226,7 +229,7 @@ class Registry:
         if not asked:
             return
         started = time.perf_counter()
-        if not await self._notices_caught_up():
+        if not await self._notices_caught_up(ATTACH_CATCH_UP_WAIT_S):
             busy = AttachError(error="the registry is catching up with the notices; attach again shortly")
             body = busy.model_dump_json().encode()
             for msg, *_ in asked:
