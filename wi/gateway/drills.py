@@ -32,8 +32,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
-from wi.bus import Bus
-from wi.bus.subjects import DRILLS_ROOT, STREAMS, workload_of
+from wi.bus import Bus, reply
+from wi.bus.subjects import DRILLS_ROOT, workload_of
 from wi.contract import (
     DrillError,
     DrillQuery,
@@ -258,11 +258,10 @@ class DrillDesk:
     async def _notices_caught_up(self) -> bool:
         """Waits until the registry has recorded every notice stored now; False if it does not in time."""
         try:
-            info = await self.bus.js.stream_info(STREAMS[Family.NOTICE].name)
+            return await self.progress.caught_up(self.bus.js, Family.NOTICE, CATCH_UP_WAIT_S)
         except (TimeoutError, nats.errors.Error) as exc:
             log.warning("could not read how far the notices stream goes: %s", exc)
             return False
-        return await self.progress.reached(Family.NOTICE, info.state.last_seq, CATCH_UP_WAIT_S)
 
     async def _on_start(self, msg: Msg) -> None:
         async def answer(tenant: str, workload: str) -> BaseModel:
@@ -283,7 +282,7 @@ class DrillDesk:
         """Answers in a task of its own: nats-py runs a subscription's callbacks one after another."""
         if len(self._answering) >= MAX_ANSWERING:
             busy = DrillError(error="too many drill requests at once; ask again")
-            await msg.respond(busy.model_dump_json().encode())
+            await reply(msg, busy.model_dump_json().encode())
             return
         answering = asyncio.create_task(self._answer(msg, answer))
         self._answering.add(answering)
@@ -291,19 +290,17 @@ class DrillDesk:
 
     async def _answer(self, msg: Msg, answer: Callable[[str, str], Awaitable[BaseModel]]) -> None:
         """Replies with what ``answer`` makes of the subject's tenant and workload, or a DrillError."""
-        reply: BaseModel
+        answered: BaseModel
         try:
-            reply = await answer(*workload_of(msg.subject))
+            answered = await answer(*workload_of(msg.subject))
         except (InvalidMessage, ValidationError) as exc:
             found = exc.problems if isinstance(exc, InvalidMessage) else problems_from(exc)
-            error = "; ".join(str(p) for p in found)
-            reply = DrillError(error=error[:MAX_DRILL_ERROR_CHARS])
+            error = "; ".join(map(str, found))
+            answered = DrillError(error=error[:MAX_DRILL_ERROR_CHARS])
         except (DrillConflict, RegistryBehind) as exc:
-            reply = DrillError(error=str(exc))
+            answered = DrillError(error=str(exc))
         except Exception as exc:  # the bus or the database did not answer: the caller may ask again
             log.warning("drill on %s failed: %s", msg.subject, exc)
-            reply = DrillError(error=f"the drill could not be served now ({type(exc).__name__}); ask again")
-        try:
-            await msg.respond(reply.model_dump_json(exclude_none=True).encode())
-        except nats.errors.Error as exc:  # closed or draining: the requester times out and asks again
-            log.info("could not answer a drill request on %s: %s", msg.subject, exc)
+            why = f"the drill could not be served now ({type(exc).__name__}); ask again"
+            answered = DrillError(error=why)
+        await reply(msg, answered.model_dump_json(exclude_none=True).encode())

@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Generic, TypeVar
 
+from nats.js import JetStreamContext
+
+from wi.bus import STREAMS
 from wi.contract import Family
 
 from .store import RegistryStore
@@ -78,6 +81,13 @@ class Progress:
     async def watermark(self, family: Family) -> int:
         """The family's watermark as stored now (read after this call began)."""
         return await self._watermarks[family]()
+
+    async def caught_up(
+        self, js: JetStreamContext, family: Family, wait_s: float, stop: asyncio.Event | None = None
+    ) -> bool:
+        """Waits (as ``reached``) until the family's stream is applied as far as JetStream holds it now."""
+        last = (await js.stream_info(STREAMS[family].name)).state.last_seq
+        return await self.reached(family, last, wait_s, stop)
 
     async def reached(
         self, family: Family, seq: int, wait_s: float, stop: asyncio.Event | None = None

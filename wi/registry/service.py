@@ -218,8 +218,7 @@ class Registry:
     async def _notices_caught_up(self, wait_s: float = NOTICE_CATCH_UP_WAIT_S) -> bool:
         """Waits (up to ``wait_s``, or until the registry stops) until every notice stored so far is
         recorded."""
-        last = (await self.bus.js.stream_info(NOTICES_CONSUMER.stream.name)).state.last_seq
-        return await self.progress.reached(Family.NOTICE, last, wait_s, self._stopping)
+        return await self.progress.caught_up(self.bus.js, Family.NOTICE, wait_s, self._stopping)
 
     async def _answer_attaches(self, requests: list[Msg]) -> None:
         """Replies to each request with a page of its workload's open notices. Each client subscribed to
@@ -322,7 +321,7 @@ async def _parse_requests(
 
 
 def _attach_error(found: list[Problem]) -> AttachError:
-    error = "; ".join(f"{p.field}: {p.message} [{p.rule}]" for p in found)
+    error = "; ".join(map(str, found))
     return AttachError(error=error[:MAX_ERROR_CHARS])
 
 

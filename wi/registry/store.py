@@ -44,6 +44,8 @@ from .tables import CurrentHint, HintRecord, NoticeRecord, ResponseRecord, Water
 
 _hint_adapter: TypeAdapter[HintBase] = TypeAdapter(Hint)
 _notice_adapter: TypeAdapter[NoticeBase] = TypeAdapter(Notice)
+_IS_OPEN = col(NoticeRecord.state).in_([s.value for s in OPEN])
+"""A notice still to be acted on (pending or deferred)."""
 
 
 @dataclass(frozen=True)
@@ -500,12 +502,9 @@ def _notices(
     if after is not None:
         query = query.where(NoticeRecord.stream_seq > after)
     if open_only:
-        query = query.where(col(NoticeRecord.state).in_([s.value for s in OPEN]))
+        query = query.where(_IS_OPEN)
     records = session.exec(query.order_by(col(NoticeRecord.stream_seq)).limit(limit)).all()
-    return [
-        StoredNotice(_notice_adapter.validate_json(r.body), _status(r.state, r.deferred_until), r.stream_seq)
-        for r in records
-    ]
+    return [_stored(r.body, r.state, r.deferred_until, r.stream_seq) for r in records]
 
 
 def _first_open_pages(
@@ -527,15 +526,14 @@ def _first_open_pages(
         )
         .where(
             tuple_(col(NoticeRecord.tenant), col(NoticeRecord.workload)).in_(workloads),
-            col(NoticeRecord.state).in_([s.value for s in OPEN]),
+            _IS_OPEN,
         )
         .subquery()
     )
     query = sql_select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.stream_seq)
     pages: dict[tuple[str, str], list[StoredNotice]] = {}
     for row in session.execute(query):
-        status = _status(row.state, row.deferred_until)
-        stored = StoredNotice(_notice_adapter.validate_json(row.body), status, row.stream_seq)
+        stored = _stored(row.body, row.state, row.deferred_until, row.stream_seq)
         pages.setdefault((row.tenant, row.workload), []).append(stored)
     return pages
 
@@ -553,6 +551,10 @@ def _hint_columns(hint: HintBase, stream_seq: int, body: str) -> dict[str, Any]:
         "stream_seq": stream_seq,
         "body": body,
     }
+
+
+def _stored(body: str, state: str, deferred_until: datetime | None, stream_seq: int) -> StoredNotice:
+    return StoredNotice(_notice_adapter.validate_json(body), _status(state, deferred_until), stream_seq)
 
 
 def _status(state: str, deferred_until: datetime | None) -> NoticeStatus:
