@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from harness import Record, print_records, wi_up
 
 GOAL = 0.7
 CONNECTIONS = (16, 64)
+WORKERS = os.cpu_count() or 1
+"""HTTP processes on each side: one per core, as production runs uvicorn."""
 HINT = {"kind": "evictability", "evictable": True, "min_notice_s": 120}
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -97,10 +100,12 @@ def load(url: str, token: str, connections: int, seconds: float) -> WrkRun:
 
 
 BARE_APP = """
-import asyncio, sys
+import asyncio, os, sys
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from wi.server.http import HttpServer
+from wi.server import run_event_loop
+from wi.server.http import HttpServer, bind_http, http_url
+from wi.server.nats_server import die_with_parent
 
 app = FastAPI()
 app.state.stopping = asyncio.Event()
@@ -110,25 +115,30 @@ async def hints(workload: str, request: Request) -> JSONResponse:
     return JSONResponse({"ids": ["x"], "seq": 1}, status_code=202)
 
 async def main() -> None:
-    server = HttpServer(app, "127.0.0.1", 0)
-    print("HTTP", server.url, flush=True)
-    server.start()
+    await HttpServer(app, listening).start()
     await asyncio.Event().wait()
 
-asyncio.run(main())
+listening = bind_http("127.0.0.1", 0)
+print("HTTP", http_url(listening), flush=True)
+for _ in range(int(sys.argv[1]) - 1):
+    if os.fork() == 0:
+        die_with_parent()
+        break
+run_event_loop(main())
 """
 
 
-async def measure(seconds: float = 5.0) -> list[Record]:
-    """POST hints requests/s and p99 at each connection count, WI against the bare route."""
+async def measure(seconds: float = 5.0, workers: int = WORKERS) -> list[Record]:
+    """POST hints requests/s and p99 at each connection count, WI against the bare route, each served by
+    ``workers`` processes."""
     bare = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", BARE_APP, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-c", BARE_APP, str(workers), stdout=asyncio.subprocess.PIPE
     )
     assert bare.stdout is not None
     bare_url = (await bare.stdout.readline()).decode().split()[1]
     records = []
     try:
-        async with wi_up() as up:
+        async with wi_up(http_workers=workers) as up:
             for connections in CONNECTIONS:
                 wi_url = f"{up.http_url}/v1/workloads/bench-gateway/hints"
                 raw = await asyncio.to_thread(
@@ -136,7 +146,7 @@ async def measure(seconds: float = 5.0) -> list[Record]:
                 )
                 wi = await asyncio.to_thread(load, wi_url, up.tenant_token, connections, seconds)
                 assert wi.errors == 0, f"the gateway answered {wi.errors} requests with an error"
-                name = f"gateway POST hint, {connections} connections"
+                name = f"gateway POST hint, {connections} connections, {workers} HTTP worker(s)"
                 baseline = "bare FastAPI route, same server"
                 records += [
                     Record(
@@ -161,4 +171,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0)
-    print_records(asyncio.run(measure(parser.parse_args().seconds)))
+    parser.add_argument("--workers", type=int, default=WORKERS, help="HTTP processes on each side")
+    args = parser.parse_args()
+    print_records(asyncio.run(measure(args.seconds, args.workers)))

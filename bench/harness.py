@@ -148,9 +148,11 @@ def _token(data_dir: Path, database_url: str, *kind: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def wi_up(db: str = "sqlite", services: str = "none", tenant: str = "bench") -> AsyncIterator[WiUp]:
+async def wi_up(
+    db: str = "sqlite", services: str = "none", tenant: str = "bench", http_workers: int = 1
+) -> AsyncIterator[WiUp]:
     """`wi up` on embedded NATS and a fresh database, as a process of its own (as production runs it),
-    with a token for ``tenant`` and a platform token."""
+    with a token for ``tenant`` and a platform token, serving HTTP from ``http_workers`` processes."""
     with tempfile.TemporaryDirectory(prefix="wi-bench-") as scratch, database(db, Path(scratch)) as url:
         data_dir = Path(scratch) / "wi"
         environment = {
@@ -158,6 +160,7 @@ async def wi_up(db: str = "sqlite", services: str = "none", tenant: str = "bench
             "WI_DATABASE_URL": url,
             "WI_SERVICES": services,
             "WI_LOG_LEVEL": "WARNING",
+            "WI_HTTP_WORKERS": str(http_workers),
         }
         process = await asyncio.create_subprocess_exec(
             str(BIN / "wi"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
         "--nats-port", type=int, help="port of the embedded nats-server, 0 for any (WI_NATS_PORT)"
     )
     up.add_argument("--http-port", type=int, help="HTTP port, 0 for any (WI_HTTP_PORT; default 8080)")
+    up.add_argument(
+        "--http-workers",
+        type=int,
+        help="processes serving HTTP (WI_HTTP_WORKERS; default 1: wi up's own; production: one per core)",
+    )
     up.add_argument("--database-url", help="SQLAlchemy URL (WI_DATABASE_URL; default SQLite in the data dir)")
     up.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (WI_LOG_LEVEL)")
     up.add_argument(
@@ -190,6 +194,7 @@ def _settings(args: argparse.Namespace) -> Any:
         "nats_url",
         "nats_port",
         "http_port",
+        "http_workers",
         "database_url",
         "log_level",
         "dev",
@@ -199,10 +204,6 @@ def _settings(args: argparse.Namespace) -> Any:
     flags = {name: getattr(args, name, None) for name in names}
     flags["dev"] = flags["dev"] or None
     return Settings(**{key: value for key, value in flags.items() if value is not None})
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
 def _tokens(args: argparse.Namespace) -> int:
@@ -340,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from pydantic import ValidationError
 
-        from wi.server import NatsServerError, serve
+        from wi.server import NatsServerError, run_event_loop, serve
+        from wi.server.settings import configure_logging
         from wi.telemetry import TelemetryError, configure_tracing
 
         try:
@@ -348,10 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValidationError as exc:
             print(f"wi up: invalid configuration:\n{exc}", file=sys.stderr)
             return 2
-        _configure_logging(settings.log_level)
+        configure_logging(settings.log_level)
         try:
             configure_tracing()
-            return asyncio.run(serve(settings))
+            return run_event_loop(serve(settings))
         except (NatsServerError, OSError, TelemetryError, ValueError) as exc:
             print(f"wi up: {exc}", file=sys.stderr)
             return 1
@@ -381,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(args)
     if args.command == "demo":
         from wi.demo import run_demo
+        from wi.server.settings import configure_logging
 
-        _configure_logging("ERROR")
+        configure_logging("ERROR")
         return asyncio.run(run_demo(args.data_dir))
     raise AssertionError(args.command)
 

@@ -37,6 +37,8 @@ RECORDED_NOTICES = f"{PREFIX}.recorded.notices"
 RECORDED_DECISIONS = f"{PREFIX}.recorded.decisions"
 """Core NATS (no stream): a service runner says what it has just decided (``DecisionsRecorded``)."""
 DRILLS_ROOT = f"{PREFIX}.drills"
+HEALTH_ROOT = f"{PREFIX}.health"
+"""Core NATS: a platform process answers its gateway workers' health requests at ``HEALTH_ROOT.<id>``."""
 
 
 @dataclass(frozen=True)

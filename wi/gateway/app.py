@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -13,15 +12,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 
 from wi import __version__
-from wi.auth.status import DEGRADED, AuthStatus
+from wi.auth.status import DEGRADED
 from wi.auth.store import TokenStore
-from wi.bus import ALL_STREAMS, Bus, LoopHealth, LoopState
+from wi.bus import ALL_STREAMS, Bus
 from wi.dashboard import DashboardFeed
 from wi.dashboard.routes import dashboard_router
 from wi.registry import Progress, RegistryStore
 
 from . import problems
 from .drills import DrillDesk
+from .health import HealthSource
 from .limits import BodyLimit
 from .metrics import Metrics, ObserveRequests
 from .openapi import with_body_schemas
@@ -30,10 +30,6 @@ from .verdicts import VerdictWatch
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LONG_POLL_MAX_S = 30.0
-
-
-def _no_loops() -> list[LoopHealth]:
-    return []
 
 
 class GatewayApp(FastAPI):
@@ -50,16 +46,18 @@ def create_app(
     bus: Bus,
     store: RegistryStore,
     tokens: TokenStore,
-    auth: AuthStatus,
+    health: HealthSource,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     long_poll_max_s: float = DEFAULT_LONG_POLL_MAX_S,
-    loops: Callable[[], Iterable[LoopHealth]] = _no_loops,
     progress: Progress | None = None,
     dashboard: DashboardFeed | None = None,
 ) -> FastAPI:
-    """The FastAPI application that ``wi up`` serves; ``loops`` reports the platform's consumer loops,
-    ``progress`` (the registry's, when it runs in this process) answers read-your-writes reads soonest,
-    ``dashboard`` (if given) is served at /ui."""
+    """The FastAPI application that ``wi up`` serves; ``health`` reports the platform process's loops and
+    NATS authorization, ``progress`` (the registry's, when it runs in this process) answers
+    read-your-writes reads soonest, ``dashboard`` (if given) is served at /ui.
+
+    ``app.state.followers`` are what the routes read from the bus (verdicts, drills, the dashboard's
+    feed): start them before serving and stop them after."""
     app = GatewayApp(
         title="Workload Intelligence gateway",
         version=__version__,
@@ -75,6 +73,7 @@ def create_app(
     app.state.progress = progress or Progress(store)
     app.state.verdicts = VerdictWatch(bus)
     app.state.drills = DrillDesk(bus, store, app.state.progress)
+    app.state.followers = [app.state.verdicts, app.state.drills]
     metrics = Metrics()
     problems.install(app)
 
@@ -91,6 +90,7 @@ def create_app(
     app.include_router(platform_router)
     if dashboard is not None:
         app.state.dashboard = dashboard
+        app.state.followers.append(dashboard)
         app.include_router(dashboard_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
@@ -113,7 +113,8 @@ def create_app(
         tags=["operations"],
         responses={
             503: {
-                "description": "NATS, a stream, the database, a consumer loop or NATS authorization is down"
+                "description": "NATS, a stream, the database, a consumer loop, NATS authorization or "
+                "(from a gateway worker) the platform process is down"
             }
         },
     )
@@ -121,7 +122,9 @@ def create_app(
         """Readiness: NATS, each stream, the database and every consumer loop are up, and NATS clients
         are authorized.
 
-        ``auth`` may be ``degraded: <why>``: ready, with a gap in what WI enforces on NATS.
+        ``auth`` may be ``degraded: <why>``: ready, with a gap in what WI enforces on NATS. A gateway
+        worker process (``WI_HTTP_WORKERS`` > 1) reports the platform process's loops and ``auth``, or
+        ``platform process`` if that did not answer.
         """
         checks = {"nats": "ok" if bus.nc.is_connected else "disconnected", "database": "ok"}
         try:
@@ -131,13 +134,7 @@ def create_app(
         for spec in ALL_STREAMS:
             info = await _stream_info(bus, spec.name)
             checks[f"stream {spec.name}"] = "ok" if isinstance(info, StreamInfo) else info
-        for health in loops():
-            checks[f"loop {health.name}"] = (
-                "ok"
-                if health.state is LoopState.RUNNING
-                else f"{health.state} after {health.restarts} restart(s): {health.last_error}"
-            )
-        checks["auth"] = auth.check()
+        checks.update((await health()).checks())
         ready = all(value == "ok" or value.startswith(DEGRADED) for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
@@ -155,7 +152,7 @@ def create_app(
             info = await _stream_info(bus, spec.name)
             if isinstance(info, StreamInfo):
                 metrics.stream_messages.labels(spec.name).set(info.state.messages)
-        metrics.observe_loops(loops())
+        metrics.observe_loops((await health()).loops)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -4,6 +4,7 @@
 the HTTP endpoints, ``runtime`` starts and drains everything in order.
 """
 
+from .event_loop import run_event_loop
 from .nats_server import EmbeddedNatsServer, NatsServerError, nats_server_binary
 from .runtime import Endpoints, Platform, serve
 from .settings import Settings
@@ -15,5 +16,6 @@ __all__ = [
     "Platform",
     "Settings",
     "nats_server_binary",
+    "run_event_loop",
     "serve",
 ]

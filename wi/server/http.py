@@ -1,47 +1,70 @@
-"""Serves the gateway inside ``wi up``, on a socket bound before serving so the real port is known."""
+"""Serves the gateway with uvicorn, on a socket bound before serving so the real port is known."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI
 
 
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for HTTP (port 0 picks a free one), shared by every process serving it."""
+    listening = socket.create_server((host, port), reuse_port=False)
+    # Accepted connections inherit this. asyncio sets it only on sockets made with proto=IPPROTO_TCP,
+    # which create_server does not use: without it each response on a kept-alive connection waits
+    # for the client's delayed ACK (about 40 ms, Nagle's algorithm).
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listening
+
+
+def http_url(listening: socket.socket) -> str:
+    """The base URL of a listening socket."""
+    host, port = listening.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
-    """A uvicorn server that leaves SIGINT/SIGTERM to ``wi up``, which drains everything in order."""
+    """A uvicorn server that leaves SIGINT/SIGTERM to its process's owner, which drains everything in
+    order."""
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-class HttpServer:
-    """Serves an app on a socket bound up front, so the real port is known before serving (port 0)."""
+class Follower(Protocol):
+    """Something that follows the bus for the routes (``create_app``'s ``app.state.followers``)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    async def start(self) -> None:
+        """Starts following."""
+
+    async def stop(self) -> None:
+        """Stops following."""
+
+
+class HttpServer:
+    """Serves an app on a listening socket (``bind_http``'s) as production uvicorn does (httptools' HTTP
+    parser, no access log), its followers started before and stopped after; ``stop`` closes this
+    process's handle of the socket."""
+
+    def __init__(self, app: FastAPI, listening: socket.socket, followers: Sequence[Follower] = ()) -> None:
         self.app = app
-        self.socket = socket.create_server((host, port), reuse_port=False)
-        # Accepted connections inherit this. asyncio sets it only on sockets made with proto=IPPROTO_TCP,
-        # which create_server does not use: without it each response on a kept-alive connection waits
-        # for the client's delayed ACK (about 40 ms, Nagle's algorithm).
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.host, self.port = self.socket.getsockname()[:2]
+        self.socket = listening
+        self.followers = followers
         self.server = _EmbeddedUvicorn(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+            uvicorn.Config(app, http="httptools", log_level="warning", lifespan="off", access_log=False)
         )
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def url(self) -> str:
-        """The base URL."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> None:
-        """Starts serving in the background."""
+    async def start(self) -> None:
+        """Starts the followers, then serves in the background."""
+        for follower in self.followers:
+            await follower.start()
         self._task = asyncio.create_task(self.server.serve(sockets=[self.socket]), name="wi-http")
 
     async def stop(self, grace_s: float) -> None:
@@ -52,4 +75,5 @@ class HttpServer:
         self.server.should_exit = True
         if self._task is not None:
             await self._task
-        self.socket.close()
+        for follower in self.followers:
+            await follower.stop()

@@ -38,7 +38,7 @@ def nats_server_binary() -> Path:
     )
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: the kernel sends it SIGTERM when its parent dies, even by SIGKILL."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     pr_set_pdeathsig = 1
@@ -134,7 +134,7 @@ class EmbeddedNatsServer:
         self._adopt_global_account_streams()
         for stale in self.data_dir.glob("*.ports"):
             stale.unlink()
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        preexec = die_with_parent if sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(
             [str(binary), "-c", str(config), "-l", str(self.log_file)],
             stdin=subprocess.DEVNULL,

@@ -1,4 +1,5 @@
-"""``wi up``: the embedded nats-server (or a NATS cluster), the registry and HTTP, in one process."""
+"""``wi up``: the embedded nats-server (or a NATS cluster), the registry, the services and HTTP, in one
+process (HTTP in worker processes of its own with ``WI_HTTP_WORKERS`` > 1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -28,18 +30,18 @@ from wi.auth.nats_jwt import account_keypair, new_account_seed, public_key
 from wi.auth.status import AuthStatus
 from wi.auth.store import TokenStore
 from wi.auth.system import SystemAccount
-from wi.bus import Bus, Loop, Supervisor, close_nats, connect_nats
+from wi.bus import HEALTH_ROOT, Bus, Loop, Supervisor, close_nats, connect_nats
 from wi.dashboard import DashboardFeed, dashboard_url
 from wi.engine import DecisionLog, Fleet, ServiceContext, ServiceRunner, installed_services, load_fleet
 from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
-from wi.gateway.drills import DrillDesk
-from wi.gateway.verdicts import VerdictWatch
+from wi.gateway.health import HealthDesk, PlatformHealth
 from wi.registry import Registry, RegistryStore
 
-from .http import HttpServer
+from .http import HttpServer, bind_http, http_url
 from .nats_server import EmbeddedNatsServer
 from .settings import Settings
+from .workers import GatewayWorkers, WorkerSpec
 
 log = logging.getLogger("wi.server")
 
@@ -115,7 +117,10 @@ class Platform:
         self.bus: Bus | None = None
         self.store: RegistryStore | None = None
         self.tokens: TokenStore | None = None
-        self.http: HttpServer | None = None
+        self.http: HttpServer | GatewayWorkers | None = None
+        self._listening: socket.socket | None = None
+        self._health_desk: HealthDesk | None = None
+        """Answers the gateway workers' health requests (``WI_HTTP_WORKERS`` > 1)."""
         self.auth = AuthStatus()
         """What /readyz reports of how NATS clients are authorized."""
         self._auth_connections: list[NatsClient] = []
@@ -124,8 +129,6 @@ class Platform:
         self._stop_services = asyncio.Event()
         self._stop_registry = asyncio.Event()
         self._registry: Registry | None = None
-        self._followers: list[VerdictWatch | DrillDesk | DashboardFeed] = []
-        """What follows the bus for the HTTP routes and the dashboard (and answers drills on NATS)."""
         self._loops: dict[asyncio.Event, list[asyncio.Task[None]]] = {
             self._stop_services: [],
             self._stop_registry: [],
@@ -167,34 +170,66 @@ class Platform:
                 self._supervise(
                     "revocations", partial(self._follow_revocations, self.auth.system), self._stop_registry
                 )
-            dashboard = DashboardFeed(self.bus, fleet, self.store)
-            app = create_app(
-                self.bus,
-                self.store,
-                self.tokens,
-                self.auth,
-                settings.http_max_body_bytes,
-                settings.http_long_poll_max_s,
-                lambda: self.supervisor.health.values(),
-                self._registry.progress,
-                dashboard,
-            )
-            self._followers = [app.state.verdicts, app.state.drills, dashboard]
-            for follower in self._followers:
-                await follower.start()
-            self.http = HttpServer(app, settings.http_host, settings.http_port)
-            self.http.start()
+            listening = self._listening = bind_http(settings.http_host, settings.http_port)
+            if settings.http_workers == 1:
+                await self._serve_http(listening, fleet)
+            else:
+                await self._start_http_workers(listening, access)
         except BaseException:
             await self.stop()
             raise
         return Endpoints(
             nats_url=access.url,
             nats_embedded=self.nats is not None,
-            http_url=self.http.url,
+            http_url=http_url(listening),
             database_url=make_url(settings.effective_database_url).render_as_string(hide_password=True),
             data_dir=str(settings.data_dir.resolve()),
             dev_tokens=dev_tokens,
         )
+
+    async def _serve_http(self, listening: socket.socket, fleet: Fleet) -> None:
+        """Serves the gateway in this process, its long polls woken by the registry here."""
+        assert self.bus is not None and self.store is not None and self.tokens is not None
+        assert self._registry is not None
+        app = create_app(
+            self.bus,
+            self.store,
+            self.tokens,
+            self._health,
+            self.settings.http_max_body_bytes,
+            self.settings.http_long_poll_max_s,
+            self._registry.progress,
+            DashboardFeed(self.bus, fleet, self.store),
+        )
+        self.http = HttpServer(app, listening, app.state.followers)
+        await self.http.start()
+
+    async def _start_http_workers(self, listening: socket.socket, access: NatsAccess) -> None:
+        """Starts the gateway worker processes, and answers their health requests from this process."""
+        assert self.bus is not None
+        settings = self.settings
+        self._health_desk = HealthDesk(self.bus, f"{HEALTH_ROOT}.{secrets.token_hex(8)}", self._health)
+        await self._health_desk.start()
+        spec = WorkerSpec(
+            socket_fd=listening.fileno(),
+            nats_url=access.url,
+            nats_user=access.platform.user if access.platform else None,
+            nats_password=access.platform.password if access.platform else None,
+            retry_refusals=access.issuer_seed is not None,
+            database_url=settings.effective_database_url,
+            health_subject=self._health_desk.subject,
+            fleet=(settings.fleet or SAMPLE_FLEET).resolve(),
+            max_body_bytes=settings.http_max_body_bytes,
+            long_poll_max_s=settings.http_long_poll_max_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+            log_level=settings.log_level,
+        )
+        self.http = GatewayWorkers(listening, spec, settings.http_workers)
+        await self.http.start()
+
+    async def _health(self) -> PlatformHealth:
+        """This process's loops and NATS authorization, for /readyz and /metrics."""
+        return PlatformHealth(tuple(self.supervisor.health.values()), self.auth.check())
 
     def _supervise(self, name: str, loop: Loop, phase: asyncio.Event) -> None:
         """Runs a loop under the supervisor until its shutdown phase comes."""
@@ -333,9 +368,12 @@ class Platform:
         if self.http is not None:
             await self.http.stop(max(deadline - loop.time(), 0.1))
             self.http = None
-        for follower in self._followers:
-            await follower.stop()
-        self._followers = []
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
+        if self._health_desk is not None:
+            await self._health_desk.stop()
+            self._health_desk = None
         for phase in (self._stop_services, self._stop_registry):
             phase.set()
             await self._drain(phase, deadline)

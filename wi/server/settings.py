@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     """Address the HTTP server listens on."""
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
     """Port of the HTTP server; 0 picks a free one."""
+    http_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Processes serving HTTP. 1 serves it in `wi up`'s own process; more start that many gateway worker
+    processes on the one socket, each with its own NATS connection and database pool (production: about
+    one per core; long polls are then woken over NATS instead of in-process)."""
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """The largest request body the gateway takes, in bytes; larger ones get 413."""
     http_long_poll_max_s: Annotated[float, Field(ge=0, le=60)] = 30.0
@@ -95,3 +100,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The database URL in force: WI_DATABASE_URL, or the SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'wi.db').resolve()}"
+
+
+def configure_logging(level: str) -> None:
+    """Logs to standard error at ``level``, each line naming the process (``wi up``'s gateway workers log
+    beside it)."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
+    )
