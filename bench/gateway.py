@@ -1,13 +1,14 @@
 """The gateway under load from wrk: POST a hint, at 16 and 64 connections, against a bare FastAPI route.
 
-WI: `wi up` (no services) in a process of its own; wrk POSTs one evictability hint per request to one
-workload with a tenant token, for ``--seconds`` per connection count. Each 202 means the hint was
-checked and stored by JetStream. Raw: a FastAPI app with one POST route that returns 202 and a small
-JSON body without reading anything, served by the same server class as `wi up` (uvicorn, one process,
-TCP_NODELAY, no access log) in a process of its own. Goal: WI at least 70 % of raw requests per second.
-wrk comes from Debian's packages (``tools/wrk/install``).
+WI: `wi up` (no services) in a process of its own, serving HTTP from one process, then from one gateway
+worker per core (``WI_HTTP_WORKERS``); wrk POSTs one evictability hint per request to one workload with
+a tenant token, for ``--seconds`` per connection count. Each 202 means the hint was checked and stored
+by JetStream. Raw: a FastAPI app with one POST route that returns 202 and a small JSON body without
+reading anything, served as `wi up` serves (uvicorn on uvloop with httptools, TCP_NODELAY, no access
+log), by as many processes on one socket. Goal: WI at least 70 % of raw requests per second. wrk comes
+from Debian's packages (``tools/wrk/install``).
 
-Run: ``.venv/bin/python bench/gateway.py [--seconds S]``.
+Run: ``.venv/bin/python bench/gateway.py [--seconds S] [--workers 1,2]``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from harness import Record, print_records, wi_up
 
 GOAL = 0.7
 CONNECTIONS = (16, 64)
-WORKERS = os.cpu_count() or 1
-"""HTTP processes on each side: one per core, as production runs uvicorn."""
+WORKERS = tuple(sorted({1, os.cpu_count() or 1}))
+"""HTTP processes on each side: one, and one per core as production runs uvicorn."""
 HINT = {"kind": "evictability", "evictable": True, "min_notice_s": 120}
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -128,9 +129,16 @@ run_event_loop(main())
 """
 
 
-async def measure(seconds: float = 5.0, workers: int = WORKERS) -> list[Record]:
-    """POST hints requests/s and p99 at each connection count, WI against the bare route, each served by
-    ``workers`` processes."""
+async def measure(seconds: float = 5.0, workers: tuple[int, ...] = WORKERS) -> list[Record]:
+    """POST hints requests/s and p99 at each connection count, WI against the bare route, with each
+    number of HTTP processes."""
+    records = []
+    for count in workers:
+        records += await _measure_workers(seconds, count)
+    return records
+
+
+async def _measure_workers(seconds: float, workers: int) -> list[Record]:
     bare = await asyncio.create_subprocess_exec(
         sys.executable, "-c", BARE_APP, str(workers), stdout=asyncio.subprocess.PIPE
     )
@@ -171,6 +179,11 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=WORKERS, help="HTTP processes on each side")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=WORKERS,
+        help="HTTP processes on each side, comma-separated",
+    )
     args = parser.parse_args()
     print_records(asyncio.run(measure(args.seconds, args.workers)))

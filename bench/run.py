@@ -46,7 +46,7 @@ FULL: dict[str, Callable[[], Any]] = {
 QUICK: dict[str, Callable[[], Any]] = {
     "hints": lambda: hints.measure(count=40, clients=4, databases=("sqlite",), seconds=1),
     "notices": lambda: notices.measure(workloads=(1, 3), notices=10, gap_ms=1, http_workloads=(1,)),
-    "gateway": lambda: gateway.measure(seconds=1),
+    "gateway": lambda: gateway.measure(seconds=1, workers=(2,)),
     "allocator": lambda: allocator.measure(servers=200, decisions=50),
     "runner": lambda: runner.measure(count=20, databases=("sqlite",)),
     "memory": lambda: memory.measure(workloads=20),

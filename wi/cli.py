@@ -342,8 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError
 
         from wi.server import NatsServerError, run_event_loop, serve
-        from wi.server.settings import configure_logging
-        from wi.telemetry import TelemetryError, configure_tracing
+        from wi.telemetry import TelemetryError, configure_logging, configure_tracing
 
         try:
             settings = _settings(args)
@@ -383,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(args)
     if args.command == "demo":
         from wi.demo import run_demo
-        from wi.server.settings import configure_logging
+        from wi.telemetry import configure_logging
 
         configure_logging("ERROR")
         return asyncio.run(run_demo(args.data_dir))

@@ -1,4 +1,5 @@
-"""Tracing for ``wi up``, configured by the standard OpenTelemetry variables and off by default.
+"""Logs and tracing for ``wi up`` and its gateway workers; tracing is configured by the standard
+OpenTelemetry variables and off by default.
 
 ``OTEL_TRACES_EXPORTER``: ``none`` (default), ``console``, or ``otlp`` (needs the ``otlp`` extra; the
 exporter then reads ``OTEL_EXPORTER_OTLP_ENDPOINT`` and friends). ``OTEL_SERVICE_NAME`` and
@@ -8,9 +9,18 @@ only uses the API, so its spans join whatever the workload set up.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from opentelemetry import trace
+
+
+def configure_logging(level: str) -> None:
+    """Logs to standard error at ``level``, each line naming the process (``wi up``'s gateway workers log
+    beside it)."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
+    )
 
 
 class TelemetryError(RuntimeError):

@@ -4,19 +4,24 @@ learns the platform process's health."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.platform import eventually, eventually_async, start_platform
 from wi.bus import Bus
 from wi.bus.supervisor import LoopHealth, LoopState
 from wi.contract import Eviction, utc_now
 from wi.gateway.health import PLATFORM_CHECK, HealthDesk, PlatformHealth, ask_platform
-from wi.server.workers import GatewayWorkers
+from wi.server import EmbeddedNatsServer
+from wi.server.http import bind_http_group
+from wi.server.workers import GatewayWorkers, WorkerFailed, WorkerSpec
 
 
 def _alive(pid: int) -> bool:
@@ -76,6 +81,21 @@ async def test_workers_serve_hints_notices_and_the_platform_processs_readiness(t
                 headers=auth,
             )
             assert answered.status_code == 202 and answered.json()["state"] == "acked", answered.text
+
+        # Each request on a connection of its own: the kernel spreads them over both workers, and a scrape
+        # answered by either reports them all.
+        for _ in range(20):
+            async with httpx.AsyncClient(base_url=running.endpoints.http_url) as fresh:
+                assert (await fresh.get("/healthz")).status_code == 200
+        for _ in range(3):
+            async with httpx.AsyncClient(base_url=running.endpoints.http_url) as fresh:
+                scraped = (await fresh.get("/metrics")).text
+            [count] = [
+                line
+                for line in scraped.splitlines()
+                if line.startswith('wi_http_requests_total{method="GET",route="/healthz",status="200"}')
+            ]
+            assert float(count.split()[-1]) == 20, count
     assert not any(map(_alive, pids)), "a gateway worker outlived wi up"
 
 
@@ -101,7 +121,7 @@ async def test_a_worker_asks_the_platform_process_for_its_health_over_nats(bus: 
     subject = "wi.v1.health.test"
     ask = ask_platform(bus, subject)
     silent = await ask()
-    assert silent.unreachable is not None and "no answer" in silent.unreachable
+    assert silent.unreachable is not None and "no platform process" in silent.unreachable
     assert list(silent.checks()) == [PLATFORM_CHECK]
 
     failing = LoopHealth("registry hints", LoopState.RESTARTING, restarts=2, last_error="boom")
@@ -128,3 +148,62 @@ async def test_a_worker_asks_the_platform_process_for_its_health_over_nats(bus: 
         assert broken.unreachable is not None and "not a health report" in broken.unreachable
     finally:
         await impostor.unsubscribe()
+
+
+async def test_a_worker_that_cannot_start_fails_the_start_and_leaves_no_process(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    sockets = bind_http_group("127.0.0.1", 0, 2)
+    spec = WorkerSpec(
+        socket_fd=-1,
+        nats_url=nats_server.url,
+        nats_user=None,
+        nats_password=None,
+        retry_refusals=False,
+        database_url=f"sqlite:///{tmp_path / 'wi.db'}",
+        health_subject="wi.v1.health.test",
+        fleet=tmp_path / "no-such-fleet.json",
+        max_body_bytes=1024,
+        long_poll_max_s=1,
+        shutdown_grace_s=1,
+        log_level="WARNING",
+    )
+    workers = GatewayWorkers(sockets, spec, tmp_path / "metrics")
+    try:
+        with pytest.raises(WorkerFailed, match="did not start"):
+            await workers.start()
+        started = workers.pids
+        assert len(started) == 2
+    finally:
+        await workers.stop(1)
+        for listening in sockets:
+            listening.close()
+    assert not any(map(_alive, started))
+
+
+async def test_workers_share_new_connections() -> None:
+    """Each worker has a socket of its own on the port (SO_REUSEPORT), so the kernel spreads connections
+    among them; processes accepting on one shared socket under uvloop do not (one takes a whole burst)."""
+    group = bind_http_group("127.0.0.1", 0, 2)
+    try:
+        assert len({listening.getsockname() for listening in group}) == 1
+        clients = [socket.create_connection(group[0].getsockname()[:2]) for _ in range(64)]
+        try:
+            accepted = []
+            for listening in group:
+                listening.setblocking(False)
+                count = 0
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        listening.accept()[0].close()
+                        count += 1
+                accepted.append(count)
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(accepted) == 64 and min(accepted) > 0, accepted
+        with pytest.raises(OSError):
+            bind_http_group("127.0.0.1", group[0].getsockname()[1], 2)  # the port is taken
+    finally:
+        for listening in group:
+            listening.close()

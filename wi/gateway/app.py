@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from nats.js.api import StreamInfo
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import OperationalError
 
 from wi import __version__
@@ -153,7 +153,7 @@ def create_app(
             if isinstance(info, StreamInfo):
                 metrics.stream_messages.labels(spec.name).set(info.state.messages)
         metrics.observe_loops((await health()).loops)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

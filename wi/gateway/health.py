@@ -17,10 +17,12 @@ from nats.aio.subscription import Subscription
 from pydantic import TypeAdapter, ValidationError
 
 from wi.bus import Bus, LoopHealth, LoopState, reply
+from wi.registry import FreshRead
 
 ASK_TIMEOUT_S = 2.0
 """How long a gateway worker's /readyz waits for the platform process to say how it is."""
 PLATFORM_CHECK = "platform process"
+"""The /readyz check a gateway worker reports when the platform process did not say how it is."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,15 @@ _HEALTH: TypeAdapter[PlatformHealth] = TypeAdapter(PlatformHealth)
 
 
 def ask_platform(bus: Bus, subject: str) -> HealthSource:
-    """The health of the platform process answering at ``subject``, asked over NATS each time."""
+    """The health of the platform process answering at ``subject``, asked over NATS: callers that ask at
+    once share one request (an unauthenticated /readyz must not multiply work in the platform process)."""
 
-    async def health() -> PlatformHealth:
+    async def ask() -> PlatformHealth:
         try:
             answer = await bus.nc.request(subject, b"", timeout=ASK_TIMEOUT_S)
             return _HEALTH.validate_json(answer.data)
+        except nats.errors.NoRespondersError:
+            return PlatformHealth(unreachable="not answering: no platform process listens on NATS")
         except (nats.errors.Error, TimeoutError) as exc:
             return PlatformHealth(unreachable=f"no answer within {ASK_TIMEOUT_S:g} s: {type(exc).__name__}")
         except ValidationError as exc:
@@ -68,7 +73,7 @@ def ask_platform(bus: Bus, subject: str) -> HealthSource:
                 unreachable=f"an answer that is not a health report: {exc.error_count()} error(s)"
             )
 
-    return health
+    return FreshRead(ask)
 
 
 @dataclass

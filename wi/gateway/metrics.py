@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 
 from opentelemetry import propagate, trace
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wi.bus import LoopHealth, LoopState
 
 tracer = trace.get_tracer("wi.gateway")
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's variable: where processes serving one /metrics write their figures."""
 
 
 class Metrics:
-    """What /metrics reports, in a registry of the app's own (so several apps can live in one process)."""
+    """What /metrics reports, in a registry of the app's own (so several apps can live in one process).
+
+    In a gateway worker (``PROMETHEUS_MULTIPROC_DIR`` set by ``wi up`` for all its workers), each worker
+    writes its figures to that folder and a scrape answered by any worker reports them all: counts summed
+    over the workers, past ones included, and gauges as last set.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -29,7 +38,11 @@ class Metrics:
             registry=self.registry,
         )
         self.stream_messages = Gauge(
-            "wi_stream_messages", "Messages held by each JetStream stream", ["stream"], registry=self.registry
+            "wi_stream_messages",
+            "Messages held by each JetStream stream",
+            ["stream"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.unavailable = Counter(
             "wi_http_unavailable",
@@ -42,13 +55,24 @@ class Metrics:
             "1 while a consumer or watcher loop runs, 0 while it restarts",
             ["loop"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.loop_restarts = Gauge(
             "wi_loop_restarts",
             "How often a consumer or watcher loop was restarted",
             ["loop"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
+
+    def exposition(self) -> bytes:
+        """The figures in Prometheus' text format: this process's, or every worker's."""
+        folder = os.environ.get(MULTIPROCESS_DIR)
+        if not folder:
+            return generate_latest(self.registry)
+        workers = CollectorRegistry()
+        MultiProcessCollector(workers, folder)  # type: ignore[no-untyped-call]  # untyped upstream
+        return generate_latest(workers)
 
     def observe_loops(self, loops: Iterable[LoopHealth]) -> None:
         """Copies the supervised loops' health into the gauges (at each scrape)."""

@@ -12,14 +12,32 @@ import uvicorn
 from fastapi import FastAPI
 
 
-def bind_http(host: str, port: int) -> socket.socket:
-    """A listening TCP socket for HTTP (port 0 picks a free one), shared by every process serving it."""
-    listening = socket.create_server((host, port), reuse_port=False)
+def bind_http(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket for HTTP (port 0 picks a free one)."""
+    listening = socket.create_server((host, port), reuse_port=reuse_port)
     # Accepted connections inherit this. asyncio sets it only on sockets made with proto=IPPROTO_TCP,
     # which create_server does not use: without it each response on a kept-alive connection waits
     # for the client's delayed ACK (about 40 ms, Nagle's algorithm).
     listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return listening
+
+
+def bind_http_group(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one port, one per serving process: with SO_REUSEPORT the kernel
+    spreads new connections evenly among them (processes accepting on one shared socket do not share:
+    uvloop accepts until none is left, so a burst lands on one). Fails as one bind would when something
+    else listens on the port, even another group."""
+    if port:
+        bind_http(host, port).close()
+    group = [bind_http(host, port, reuse_port=True)]
+    try:
+        while len(group) < count:
+            group.append(bind_http(host, group[0].getsockname()[1], reuse_port=True))
+    except OSError:
+        for listening in group:
+            listening.close()
+        raise
+    return group
 
 
 def http_url(listening: socket.socket) -> str:

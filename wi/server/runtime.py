@@ -33,12 +33,11 @@ from wi.auth.system import SystemAccount
 from wi.bus import HEALTH_ROOT, Bus, Loop, Supervisor, close_nats, connect_nats
 from wi.dashboard import DashboardFeed, dashboard_url
 from wi.engine import DecisionLog, Fleet, ServiceContext, ServiceRunner, installed_services, load_fleet
-from wi.engine.fleet import SAMPLE_FLEET
 from wi.gateway import create_app
 from wi.gateway.health import HealthDesk, PlatformHealth
 from wi.registry import Registry, RegistryStore
 
-from .http import HttpServer, bind_http, http_url
+from .http import HttpServer, bind_http, bind_http_group, http_url
 from .nats_server import EmbeddedNatsServer
 from .settings import Settings
 from .workers import GatewayWorkers, WorkerSpec
@@ -82,6 +81,12 @@ class NatsAccess:
     callout: Credential | None = None
     system: Credential | None = None
 
+    @property
+    def retry_refusals(self) -> bool:
+        """Whether WI's own connections try a refusal again: WI's auth callout, just started, may answer
+        late."""
+        return self.issuer_seed is not None
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -118,7 +123,8 @@ class Platform:
         self.store: RegistryStore | None = None
         self.tokens: TokenStore | None = None
         self.http: HttpServer | GatewayWorkers | None = None
-        self._listening: socket.socket | None = None
+        self._listening: list[socket.socket] = []
+        """The HTTP sockets: one, or one per gateway worker (kept here while a worker is replaced)."""
         self._health_desk: HealthDesk | None = None
         """Answers the gateway workers' health requests (``WI_HTTP_WORKERS`` > 1)."""
         self.auth = AuthStatus()
@@ -153,15 +159,14 @@ class Platform:
                 name="wi-platform",
                 user=access.platform.user if access.platform else None,
                 password=access.platform.password if access.platform else None,
-                # The callout just started authorizes it: a refusal most likely means a late answer.
-                retry_refusals=access.issuer_seed is not None,
+                retry_refusals=access.retry_refusals,
             )
             await self.bus.ensure_streams(settings.duplicate_window_s, settings.stream_replicas)
             self._registry = Registry(self.bus, self.store)
             await self._registry.start()
             for name, loop in self._registry.loops().items():
                 self._supervise(name, loop, self._stop_registry)
-            fleet = await asyncio.to_thread(load_fleet, settings.fleet or SAMPLE_FLEET)
+            fleet = await asyncio.to_thread(load_fleet, settings.effective_fleet)
             for runner in await asyncio.to_thread(self._service_runners, fleet):
                 await runner.start()
                 for name, loop in runner.loops().items():
@@ -170,18 +175,21 @@ class Platform:
                 self._supervise(
                     "revocations", partial(self._follow_revocations, self.auth.system), self._stop_registry
                 )
-            listening = self._listening = bind_http(settings.http_host, settings.http_port)
             if settings.http_workers == 1:
-                await self._serve_http(listening, fleet)
+                self._listening = [bind_http(settings.http_host, settings.http_port)]
+                await self._serve_http(self._listening[0], fleet)
             else:
-                await self._start_http_workers(listening, access)
+                self._listening = bind_http_group(
+                    settings.http_host, settings.http_port, settings.http_workers
+                )
+                await self._start_http_workers(self._listening, access)
         except BaseException:
             await self.stop()
             raise
         return Endpoints(
             nats_url=access.url,
             nats_embedded=self.nats is not None,
-            http_url=http_url(listening),
+            http_url=http_url(self._listening[0]),
             database_url=make_url(settings.effective_database_url).render_as_string(hide_password=True),
             data_dir=str(settings.data_dir.resolve()),
             dev_tokens=dev_tokens,
@@ -204,27 +212,28 @@ class Platform:
         self.http = HttpServer(app, listening, app.state.followers)
         await self.http.start()
 
-    async def _start_http_workers(self, listening: socket.socket, access: NatsAccess) -> None:
-        """Starts the gateway worker processes, and answers their health requests from this process."""
+    async def _start_http_workers(self, sockets: list[socket.socket], access: NatsAccess) -> None:
+        """Starts a gateway worker process per socket, and answers their health requests from this
+        process."""
         assert self.bus is not None
         settings = self.settings
         self._health_desk = HealthDesk(self.bus, f"{HEALTH_ROOT}.{secrets.token_hex(8)}", self._health)
         await self._health_desk.start()
         spec = WorkerSpec(
-            socket_fd=listening.fileno(),
+            socket_fd=-1,  # each worker's own
             nats_url=access.url,
             nats_user=access.platform.user if access.platform else None,
             nats_password=access.platform.password if access.platform else None,
-            retry_refusals=access.issuer_seed is not None,
+            retry_refusals=access.retry_refusals,
             database_url=settings.effective_database_url,
             health_subject=self._health_desk.subject,
-            fleet=(settings.fleet or SAMPLE_FLEET).resolve(),
+            fleet=settings.effective_fleet.resolve(),
             max_body_bytes=settings.http_max_body_bytes,
             long_poll_max_s=settings.http_long_poll_max_s,
             shutdown_grace_s=settings.shutdown_grace_s,
             log_level=settings.log_level,
         )
-        self.http = GatewayWorkers(listening, spec, settings.http_workers)
+        self.http = GatewayWorkers(sockets, spec, settings.data_dir / "http-metrics")
         await self.http.start()
 
     async def _health(self) -> PlatformHealth:
@@ -366,11 +375,14 @@ class Platform:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_grace_s
         if self.http is not None:
-            await self.http.stop(max(deadline - loop.time(), 0.1))
+            try:
+                await self.http.stop(max(deadline - loop.time(), 0.1))
+            except Exception:
+                log.exception("HTTP did not stop cleanly; stopping the rest")
             self.http = None
-        if self._listening is not None:
-            self._listening.close()
-            self._listening = None
+        for listening in self._listening:
+            listening.close()
+        self._listening = []
         if self._health_desk is not None:
             await self._health_desk.stop()
             self._health_desk = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wi.auth.nats_jwt import JwtError, account_keypair
+from wi.engine.fleet import SAMPLE_FLEET
 
 
 class Settings(BaseSettings):
@@ -97,14 +97,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def effective_fleet(self) -> Path:
+        """The fleet file in force: WI_FLEET, or the sample fleet that ships with WI."""
+        return self.fleet or SAMPLE_FLEET
+
+    @property
     def effective_database_url(self) -> str:
         """The database URL in force: WI_DATABASE_URL, or the SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'wi.db').resolve()}"
-
-
-def configure_logging(level: str) -> None:
-    """Logs to standard error at ``level``, each line naming the process (``wi up``'s gateway workers log
-    beside it)."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
-    )

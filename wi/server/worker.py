@@ -1,14 +1,15 @@
 """A gateway worker process of ``wi up`` (``WI_HTTP_WORKERS`` > 1), run as ``python -m wi.server.worker``.
 
-It serves HTTP on the listening socket it inherits, beside its sibling workers (the kernel spreads the
-connections), with a NATS connection and a database pool of its own. It reads what ``GatewayWorkers``
-writes to its standard input (a ``WorkerSpec``), writes ``ready`` to its standard output once it serves,
-and drains on SIGTERM; SIGINT is left to ``wi up``, which stops its workers first, in order.
+It serves HTTP on the listening socket it inherits (one of a SO_REUSEPORT group: the kernel spreads new
+connections among the workers), with a NATS connection and a database pool of its own. It reads a
+``WorkerSpec`` from its standard input, writes ``ready`` to its standard output once it serves (its
+prints go to standard error), and drains on SIGTERM, which ``wi up`` sends when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -22,19 +23,17 @@ from wi.engine import load_fleet
 from wi.gateway import create_app
 from wi.gateway.health import ask_platform
 from wi.registry import RegistryStore
+from wi.telemetry import configure_logging, configure_tracing
 
 from .event_loop import run_event_loop
 from .http import HttpServer
-from .settings import configure_logging
-from .workers import READY, WorkerSpec
+from .workers import READY, STOP_MARGIN_S, WorkerSpec
 
 
-async def serve_worker(spec: WorkerSpec) -> None:
-    """Serves the gateway until SIGTERM, then drains within the grace period."""
+async def serve_worker(spec: WorkerSpec, ready_fd: int) -> None:
+    """Serves the gateway until SIGTERM, then drains within the spec's grace period."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, lambda: None)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     listening = socket.socket(fileno=spec.socket_fd)
     store = RegistryStore(create_db_engine(spec.database_url))
     bus = await Bus.connect(
@@ -58,19 +57,33 @@ async def serve_worker(spec: WorkerSpec) -> None:
         )
         http = HttpServer(app, listening, app.state.followers)
         await http.start()
-        print(READY, flush=True)
+        os.write(ready_fd, READY)
+        os.close(ready_fd)
         await stop.wait()
-        await http.stop(spec.shutdown_grace_s)
+        await http.stop(max(spec.shutdown_grace_s - STOP_MARGIN_S, 0.5))
     finally:
         await bus.close()
         store.close()
 
 
+def _close_inherited_fds(keep: int) -> None:
+    """Closes every descriptor but the standard three and ``keep``: a worker faces the network and should
+    hold nothing ``wi up`` was handed by whatever started it (uvloop's spawn passes them on)."""
+    for fd in map(int, os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ()):
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def main() -> None:
     """Reads the spec from standard input and serves."""
     spec = WorkerSpec.model_validate_json(sys.stdin.buffer.read())
+    _close_inherited_fds(keep=spec.socket_fd)
+    ready_fd = os.dup(1)
+    os.dup2(2, 1)
     configure_logging(spec.log_level)
-    run_event_loop(serve_worker(spec))
+    configure_tracing()  # its provider flushes at exit
+    run_event_loop(serve_worker(spec, ready_fd))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
 import sys
@@ -12,27 +14,31 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .nats_server import die_with_parent
+from wi.gateway.metrics import MULTIPROCESS_DIR
+
+from .children import bound_to_this_process
 
 log = logging.getLogger("wi.server.workers")
 
+READY = b"ready"
+"""What a worker writes to its standard output once it serves (and nothing else: its prints go to
+standard error)."""
 READY_TIMEOUT_S = 60.0
 """How long a worker may take to connect and serve before ``wi up`` gives up on it."""
 RESTART_PAUSE_S = 1.0
 """How long after a worker dies another is started in its place (a worker that cannot start does not
 spin)."""
-
-
-READY = "ready"
-"""What a worker writes to its standard output once it serves."""
+STOP_MARGIN_S = 1.0
+"""How much of the grace period a worker leaves for closing its connections after its requests end."""
 
 
 class WorkerSpec(BaseModel):
-    """What a gateway worker needs from ``wi up``: the inherited socket, where NATS and the database are,
-    WI's credential there, and the gateway's settings."""
+    """What a gateway worker needs from ``wi up``: the socket it inherits, where NATS and the database are,
+    WI's credential there, and the gateway's settings. Sent on the worker's standard input, never in its
+    arguments or environment."""
 
     socket_fd: int
-    nats_url: str
+    nats_url: str = Field(repr=False)
     nats_user: str | None
     nats_password: str | None = Field(repr=False)
     retry_refusals: bool
@@ -44,6 +50,7 @@ class WorkerSpec(BaseModel):
     max_body_bytes: int
     long_poll_max_s: float
     shutdown_grace_s: float
+    """How long the worker's requests in flight may take to finish once it is told to stop."""
     log_level: str
 
 
@@ -52,103 +59,126 @@ class WorkerFailed(RuntimeError):
 
 
 class GatewayWorkers:
-    """``count`` gateway worker processes (``wi.server.worker``) serving the gateway on one listening
-    socket (``spec.socket_fd``), each given ``spec``; a worker that dies is replaced, and ``stop`` drains
-    them all."""
+    """One gateway worker process (``wi.server.worker``) per listening socket, given ``spec``; a worker
+    that dies is replaced on its socket, and ``stop`` drains them all. The sockets stay the caller's.
 
-    def __init__(self, listening: socket.socket, spec: WorkerSpec, count: int) -> None:
-        self.socket = listening
+    The workers write their /metrics figures to ``metrics_dir`` (emptied at start), so that any of them
+    reports all of them.
+    """
+
+    def __init__(self, sockets: list[socket.socket], spec: WorkerSpec, metrics_dir: Path) -> None:
+        self.sockets = sockets
         self.spec = spec
-        self.count = count
+        self.metrics_dir = metrics_dir
+        self._processes: list[asyncio.subprocess.Process | None] = [None] * len(sockets)
         self._stopping = asyncio.Event()
-        self._processes: list[asyncio.subprocess.Process] = []
         self._keepers: list[asyncio.Task[None]] = []
 
     @property
     def pids(self) -> list[int]:
         """The worker processes' ids, now."""
-        return [process.pid for process in self._processes]
+        return [process.pid for process in self._processes if process is not None]
 
     async def start(self) -> None:
-        """Starts every worker and returns once each serves; raises WorkerFailed if one cannot."""
-        started = await asyncio.gather(*(self._spawn() for _ in range(self.count)), return_exceptions=True)
-        self._processes = [process for process in started if isinstance(process, asyncio.subprocess.Process)]
-        failed = [error for error in started if isinstance(error, BaseException)]
-        if failed:
-            raise failed[0]
-        self._keepers = [
-            asyncio.create_task(self._keep(slot), name=f"gateway worker {slot}") for slot in range(self.count)
-        ]
-        log.info(
-            "%d gateway workers serve HTTP (pids %s)",
-            self.count,
-            ", ".join(map(str, self.pids)),
+        """Starts every worker and returns once each serves; raises WorkerFailed if one cannot (``stop``
+        then ends those that started)."""
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
+        started = await asyncio.gather(
+            *(self._spawn(slot) for slot in range(len(self.sockets))), return_exceptions=True
         )
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        self._keepers = [
+            asyncio.create_task(self._keep(slot), name=f"gateway worker {slot}")
+            for slot in range(len(self.sockets))
+        ]
+        log.info("%d gateway workers serve HTTP (pids %s)", len(self.sockets), ", ".join(map(str, self.pids)))
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
+    async def _spawn(self, slot: int) -> None:
+        """Starts the worker of ``slot`` and waits until it serves."""
+        listening = self.sockets[slot]
+        process = self._processes[slot] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "wi.server.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            pass_fds=(self.socket.fileno(),),
-            # Its own session: a Ctrl-C reaches `wi up`, which stops HTTP first; the parent-death signal
-            # still ends the worker if `wi up` dies.
+            pass_fds=(listening.fileno(),),
+            # Not WI's secrets (the issuer seed, the callout's and the system user's passwords): a worker
+            # faces the network and needs none of them.
+            env={
+                **{name: value for name, value in os.environ.items() if not name.startswith("WI_")},
+                MULTIPROCESS_DIR: str(self.metrics_dir),
+            },
+            # Its own session: a Ctrl-C reaches `wi up`, which stops HTTP first.
             start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=bound_to_this_process(),
         )
         assert process.stdin is not None and process.stdout is not None
-        ready = False
+        spec = self.spec.model_copy(update={"socket_fd": listening.fileno()})
+        process.stdin.write(spec.model_dump_json().encode())
+        await process.stdin.drain()
+        process.stdin.close()
         try:
-            process.stdin.write(self.spec.model_dump_json().encode())
-            await process.stdin.drain()
-            process.stdin.close()
-            with contextlib.suppress(TimeoutError):
-                line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT_S)
-                ready = line.strip() == READY.encode()
-        finally:
-            if not ready and process.returncode is None:
-                process.kill()
-        if not ready:
-            code = await process.wait()
+            said = await asyncio.wait_for(process.stdout.readexactly(len(READY)), READY_TIMEOUT_S)
+        except (TimeoutError, asyncio.IncompleteReadError):
+            said = b""
+        if said != READY:
+            await _end(process, 0)
             raise WorkerFailed(
-                f"gateway worker {process.pid} did not start (exit code {code}; its log above says why)"
+                f"gateway worker {process.pid} did not start (exit code {process.returncode}; "
+                "its log above says why)"
             )
-        return process
 
     async def _keep(self, slot: int) -> None:
-        """Replaces the worker in ``slot`` whenever it dies, until stopped."""
-        while not self._stopping.is_set():
+        """Replaces the worker of ``slot`` whenever it exits, until stopped."""
+        while True:
             process = self._processes[slot]
+            assert process is not None
             code = await process.wait()
             if self._stopping.is_set():
                 return
-            log.error("gateway worker %d exited with code %s; starting another", process.pid, code)
-            await asyncio.sleep(RESTART_PAUSE_S)
-            try:
-                self._processes[slot] = await self._spawn()
-            except (WorkerFailed, OSError) as exc:
-                log.error("%s; trying again", exc)
+            log.log(
+                logging.WARNING if code == 0 else logging.ERROR,
+                "gateway worker %d exited with code %d; starting another",
+                process.pid,
+                code,
+            )
+            while True:
+                await asyncio.sleep(RESTART_PAUSE_S)
+                try:
+                    await self._spawn(slot)
+                    break
+                except Exception:
+                    log.exception("could not start a gateway worker; trying again")
 
     async def stop(self, grace_s: float) -> None:
         """Drains every worker (SIGTERM: long polls end, requests in flight finish) within ``grace_s``,
-        killing those still busy, then closes the socket."""
+        killing those still running after it."""
         self._stopping.set()
         for keeper in self._keepers:
             keeper.cancel()
         await asyncio.gather(*self._keepers, return_exceptions=True)
-        await asyncio.gather(*(_end(process, grace_s) for process in self._processes))
-        self.socket.close()
+        ended = await asyncio.gather(
+            *(_end(process, grace_s) for process in self._processes if process is not None),
+            return_exceptions=True,
+        )
+        for error in ended:
+            if isinstance(error, Exception):
+                log.error("could not stop a gateway worker: %r", error)
 
 
 async def _end(process: asyncio.subprocess.Process, grace_s: float) -> None:
-    """Stops a worker with SIGTERM, killing it if it is still running after ``grace_s``."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), grace_s)
-        except TimeoutError:
-            log.warning("gateway worker %d still busy after %.0f s; killed", process.pid, grace_s)
+    """Stops a worker with SIGTERM, killing it if it is still running after ``grace_s``; waits for it."""
+    with contextlib.suppress(ProcessLookupError):
+        if grace_s > 0:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(process.wait()), grace_s)
+        if process.returncode is None:
+            if grace_s > 0:
+                log.warning("gateway worker %d still busy after %.0f s; killed", process.pid, grace_s)
             process.kill()
-            await process.wait()
+    await process.wait()
