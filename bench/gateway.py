@@ -105,8 +105,8 @@ import asyncio, os, sys
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from wi.server import run_event_loop
-from wi.server.http import HttpServer, bind_http, http_url
-from wi.server.nats_server import die_with_parent
+from wi.server.children import bound_to_this_process
+from wi.server.http import HttpServer, bind_http_group, http_url
 
 app = FastAPI()
 app.state.stopping = asyncio.Event()
@@ -115,17 +115,21 @@ app.state.stopping = asyncio.Event()
 async def hints(workload: str, request: Request) -> JSONResponse:
     return JSONResponse({"ids": ["x"], "seq": 1}, status_code=202)
 
-async def main() -> None:
+async def main(listening) -> None:
     await HttpServer(app, listening).start()
     await asyncio.Event().wait()
 
-listening = bind_http("127.0.0.1", 0)
-print("HTTP", http_url(listening), flush=True)
-for _ in range(int(sys.argv[1]) - 1):
+group = bind_http_group("127.0.0.1", 0, int(sys.argv[1]))
+print("HTTP", http_url(group[0]), flush=True)
+bind = bound_to_this_process()
+mine = group[0]
+for listening in group[1:]:
     if os.fork() == 0:
-        die_with_parent()
+        if bind is not None:
+            bind()
+        mine = listening
         break
-run_event_loop(main())
+run_event_loop(main(mine))
 """
 
 
