@@ -2,8 +2,8 @@
 
 Every array is indexed like ``FleetColumns``: host ``i`` is ``columns.ids[i]``. The hosts are ordered by
 region, pool, fault domain and id, so that each cell (the hosts of one region and pool) and each cohort
-(of one fault domain in a cell) is one contiguous run, and a reduction per cell, or per cohort of a cell,
-is one pass (``np.fmax.reduceat``).
+(of one fault domain in a cell) is one contiguous run: a reduction per cell is one pass
+(``np.fmax.reduceat``), and a cohort's hosts are a slice of its cell's.
 """
 
 from __future__ import annotations
@@ -73,14 +73,10 @@ class FleetColumns:
     """Each host's cell."""
     cell_starts: Indices
     """Where each cell's run of hosts begins."""
-    cohort: tuple[int, ...]
-    """Each host's cohort."""
     cohort_starts: Indices
-    """Where each cohort's run of hosts begins."""
-    cohort_fault_domain: Indices
-    """Each cohort's fault-domain code."""
-    cell_cohorts: Indices
-    """Where each cell's run of cohorts begins (cohorts are numbered in host order)."""
+    """Where each cohort's run of hosts begins (cohorts are numbered in host order)."""
+    cohort_cell: tuple[int, ...]
+    """Each cohort's cell."""
     cell_region: Indices
     """Each cell's region code."""
     cell_pool: Indices
@@ -133,10 +129,8 @@ class FleetColumns:
             by_rank=tuple(np.argsort(id_rank).tolist()),
             cell=tuple(_run_numbers(cell_starts, len(servers)).tolist()),
             cell_starts=cell_starts,
-            cohort=tuple(_run_numbers(cohort_starts, len(servers)).tolist()),
             cohort_starts=cohort_starts,
-            cohort_fault_domain=cohort_domain,
-            cell_cohorts=np.searchsorted(cohort_starts, cell_starts).astype(np.intp),
+            cohort_cell=tuple((np.searchsorted(cell_starts, cohort_starts, side="right") - 1).tolist()),
             cell_region=np.array([region_code[s.region] for s in firsts], dtype=np.intp),
             cell_pool=np.array([POOLS.index(s.pool) for s in firsts], dtype=np.intp),
             cell_price_per_core_hour=np.array([fleet.price_per_core_hour(s) for s in firsts]),

@@ -12,7 +12,8 @@ the fleet, counting why they remove hosts), then weighers rank what is left, eac
 
 So in a cell only spread and packing tell hosts apart, and spread outweighs packing: the best host of a
 cell is its fullest kept host in an unused fault domain, or, if it has none, its fullest kept host. The
-search (``_Search``) finds those with two reductions over the fleet's columns and ranks them, cell by
+search (``_Search``) finds the fullest of each cell with one reduction over the fleet's columns (and
+looks again, without the used fault domains, in the few cells that have one), and ranks them, cell by
 cell from the best cell scores down, until no cell left could beat the best found: the same choice as
 weighing every host, at a cost that grows with the fleet only in those few passes over its columns.
 
@@ -322,9 +323,9 @@ class _Trial:
 class _Search:
     """One ask's search for the best host in a decision, kept current as the decision books.
 
-    It keeps each kept host's packing key (NaN for the others), and by cell (and, once fault-domain spread
-    matters, by cohort) the key of the fullest, which names the fullest kept host and, among equals, the
-    one with the highest id, as weighing every host would choose.
+    It keeps each kept host's packing key (NaN for the others), and by cell the key of the fullest, which
+    names the fullest kept host and, among equals, the one with the highest id, as weighing every host
+    would choose.
     """
 
     def __init__(self, trial: _Trial, ask: Ask, goal: Goal) -> None:
@@ -347,9 +348,8 @@ class _Search:
         self.kept_in_used = 0
         """...and how many of them are in fault domains the request uses (``domains``)."""
         self.domains: set[int] = set()
-        self.used_cohorts = np.zeros(len(self.columns.cohort_starts), dtype=np.bool_)
-        """The cohorts in those fault domains."""
-        self._cohort_fullest: NDArray[np.float64] | None = None
+        self.used_cohorts: dict[int, list[int]] = {}
+        """By cell: its cohorts in those fault domains (only cells that have some)."""
         self._terms: CellTerms | None = None
         for host in trial.taken:  # booked before this search began, for instances with other hints
             self.booked(host)
@@ -375,7 +375,8 @@ class _Search:
         domain = columns.fault_domain[host]
         if domain not in self.domains:
             self.domains.add(domain)
-            self.used_cohorts[columns.fault_domain_cohorts[domain]] = True
+            for cohort in columns.fault_domain_cohorts[domain].tolist():
+                self.used_cohorts.setdefault(columns.cohort_cell[cohort], []).append(cohort)
             in_domain = self.keys[columns.fault_domain_hosts[domain]]
             self.kept_in_used += int(np.count_nonzero(~np.isnan(in_domain)))
         else:
@@ -383,9 +384,6 @@ class _Search:
         cell = columns.cell[host]
         if _update_fullest(self.cell_fullest, cell, self.keys, columns.cell_hosts(cell), was, now):
             self._terms = None  # the cell has no kept host left: the weighers normalize without it
-        if self._cohort_fullest is not None:
-            cohort = columns.cohort[host]
-            _update_fullest(self._cohort_fullest, cohort, self.keys, columns.cohort_hosts(cohort), was, now)
         if was == self.emptiest:
             self.emptiest = float(np.fmin.reduce(self.keys))
 
@@ -403,7 +401,7 @@ class _Search:
         spread = 0 < self.kept_in_used < self.kept  # kept hosts both in used fault domains and not
         reach = (SPREAD_WEIGHT if spread else 0.0) + PACKING_WEIGHT + ROUNDING
         fullest = self.cell_fullest.tolist()
-        unused = self._fullest_unused() if spread else fullest
+        unused = self._fullest_unused(fullest) if spread else fullest
         best: tuple[float, float, int] | None = None  # (total, id rank, host)
         for cell in terms.order:
             if best is not None and terms.sums[cell] + reach < best[0]:
@@ -427,14 +425,19 @@ class _Search:
         host = self.columns.by_rank[int(key % RANKS)]
         return -self.trial.free_cores(host) / self.columns.host_cores[host]
 
-    def _fullest_unused(self) -> list[float]:
-        """By cell: the key of its fullest kept host in a fault domain the request does not use yet."""
-        columns = self.columns
-        if self._cohort_fullest is None:
-            self._cohort_fullest = np.fmax.reduceat(self.keys, columns.cohort_starts)
-        unused = np.where(self.used_cohorts, np.nan, self._cohort_fullest)
-        found: list[float] = np.fmax.reduceat(unused, columns.cell_cohorts).tolist()
-        return found
+    def _fullest_unused(self, fullest: list[float]) -> list[float]:
+        """By cell: the key of its fullest kept host in a fault domain the request does not use yet, given
+        the key of its fullest kept host (``fullest``, by cell): the same but in the few cells with a used
+        fault domain, where it is looked for again without their hosts."""
+        columns, unused = self.columns, list(fullest)
+        for cell, cohorts in self.used_cohorts.items():
+            hosts = columns.cell_hosts(cell)
+            keys = self.keys[hosts].copy()
+            for cohort in cohorts:
+                run = columns.cohort_hosts(cohort)
+                keys[run.start - hosts.start : run.stop - hosts.start] = np.nan
+            unused[cell] = float(np.fmax.reduce(keys))
+        return unused
 
 
 def _update_fullest(
