@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -151,15 +152,21 @@ class FleetColumns:
         """The positions of one cell's hosts."""
         return _run(self.cell_starts, cell, len(self))
 
-    def packing_keys(self, free_cores: NDArray[np.int64], hosts: slice | Indices) -> NDArray[np.float64]:
-        """A key per host given its free cores: the fuller the higher, then the higher id.
+    @overload
+    def packing_keys(self, free_cores: NDArray[np.int64], hosts: slice | Indices) -> NDArray[np.float64]: ...
+    @overload
+    def packing_keys(self, free_cores: int, hosts: int) -> float: ...
+    def packing_keys(
+        self, free_cores: NDArray[np.int64] | int, hosts: slice | Indices | int
+    ) -> NDArray[np.float64] | float:
+        """A key per host given its free cores (or one host's key): the fuller the higher, then the higher id.
 
         The host's id rank less its free share of cores in FULLNESS_STEPS times RANKS: exact in a float
         (below 2^53), so the maximum of some hosts' keys names the fullest of them (the highest id among
-        equals), and the minimum the emptiest.
+        equals), and the minimum the emptiest. One host's key is computed with NumPy scalars, alike.
         """
         free_steps = np.rint(free_cores / self.cores[hosts] * FULLNESS_STEPS)
-        keys: NDArray[np.float64] = self.id_rank[hosts] - free_steps * RANKS
+        keys: NDArray[np.float64] | float = self.id_rank[hosts] - free_steps * RANKS
         return keys
 
 

@@ -58,7 +58,7 @@ from .steps import (
     RegionPreferenceWeigher,
     Screened,
     Weigher,
-    room_for,
+    fits,
     screen,
 )
 
@@ -366,9 +366,8 @@ class _Search:
         """Updates the keys after the decision booked an instance on ``host``."""
         columns = self.columns
         was = float(self.keys[host])
-        room = self.trial.room(host)
-        still = bool(self.allowed.kept[host] and room_for(room, self.trial.request)[0])
-        now = float(columns.packing_keys(room.cores, slice(host, host + 1))[0]) if still else math.nan
+        still = bool(self.allowed.kept[host]) and fits(self.trial.room(host), self.trial.request)
+        now = float(columns.packing_keys(self.trial.free_cores(host), host)) if still else math.nan
         self.keys[host] = now
         dropped = was == was and not still
         self.kept -= dropped

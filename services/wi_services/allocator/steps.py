@@ -145,11 +145,11 @@ def screen(hosts: Mask, count: int, steps: Sequence[tuple[str, Sequence[Check]]]
     return Screened(kept, left, tuple(log))
 
 
-def room_for(room: Room, request: DeploymentRequest) -> Mask:
-    """The hosts (of a room, which may be a run of the fleet) that every room filter keeps."""
-    passes = [mask for room_filter in ROOM_FILTERS for _, mask in room_filter.checks(room, request)]
-    every: Mask = np.logical_and.reduce(passes)
-    return every
+def fits(room: Room, request: DeploymentRequest) -> bool:
+    """Whether every room filter keeps the host of a one-host room."""
+    return all(
+        bool(passes[0]) for room_filter in ROOM_FILTERS for _, passes in room_filter.checks(room, request)
+    )
 
 
 class Weigher(Protocol):
