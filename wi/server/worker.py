@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -57,6 +58,7 @@ async def serve_worker(spec: WorkerSpec, ready_fd: int) -> None:
         )
         http = HttpServer(app, listening, app.state.followers)
         await http.start()
+        gc.freeze()  # as wi up does (wi.server.runtime.serve): start-up's objects out of full collections
         os.write(ready_fd, READY)
         os.close(ready_fd)
         await stop.wait()
