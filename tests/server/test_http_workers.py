@@ -56,12 +56,9 @@ async def test_workers_serve_hints_notices_and_the_platform_processs_readiness(t
 
             # A long poll held by a worker is woken by a notice the registry records in another process.
             empty = (await http.get("/v1/workloads/web/notices", headers=auth)).json()
+            soon = utc_now() + timedelta(minutes=5)
             eviction = Eviction(
-                tenant="acme",
-                workload="web",
-                instance="web-0",
-                reason="spot",
-                not_before=utc_now() + timedelta(minutes=5),
+                tenant="acme", workload="web", instance="web-0", reason="spot", not_before=soon
             )
             poll = asyncio.create_task(
                 http.get(
