@@ -29,6 +29,7 @@ from wi.bus import (
     DEADLETTER_SUBJECT,
     DELIVER_GROUP,
     RECORDED_DECISIONS,
+    RECORDED_HINTS,
     RECORDED_NOTICES,
     attach_subject,
     deadletter_subject,
@@ -50,6 +51,7 @@ from wi.contract import (
     DrillRequest,
     Family,
     HintsQuery,
+    HintsRecorded,
     HintsView,
     NoticesRecorded,
     QueryError,
@@ -396,6 +398,17 @@ def _platform_parts(messages: dict[str, Any], channels: dict[str, Any], operatio
         "channel": {"$ref": "#/channels/recordedNotices"},
         "summary": "Gateways wake the long polls and event streams waiting on these workloads' notices.",
     }
+    messages["hints_recorded"] = _message("hints_recorded", HintsRecorded, cloudevent=False)
+    channels["recordedHints"] = _channel(
+        RECORDED_HINTS,
+        "Whose hints the registry has just changed, one message a batch; no stream keeps them.",
+        ["hints_recorded"],
+    )
+    operations["receiveRecordedHints"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/recordedHints"},
+        "summary": "The dashboard learns of workloads without following every hint.",
+    }
     messages["decisions_recorded"] = _message("decisions_recorded", DecisionsRecorded, cloudevent=False)
     channels["recordedDecisions"] = _channel(
         RECORDED_DECISIONS,
@@ -438,7 +451,7 @@ def asyncapi() -> dict[str, Any]:
     _platform_parts(messages, channels, operations)
     payloads: list[type[BaseModel]] = [m for types in MESSAGE_TYPES.values() for m in types.values()]
     payloads += [*QUERY_TYPES.values(), *ATTACH_TYPES.values(), *DRILL_TYPES.values()]
-    payloads += [NoticesRecorded, DecisionsRecorded]
+    payloads += [NoticesRecorded, HintsRecorded, DecisionsRecorded]
     schemas = {
         **_asyncapi_schema(component_schemas(payloads)),
         "CloudEventHeaders": _headers_schema(),

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from nats.aio.msg import Msg
 from sqlalchemy import text
 
 from tests.bus.helpers import parked
 from tests.samples import LATER, NOW
-from wi.bus import DEADLETTER_REASON, STREAMS, Bus, hints_query_subject
+from wi.bus import DEADLETTER_REASON, RECORDED_HINTS, STREAMS, Bus, hints_query_subject
 from wi.contract import (
     Accept,
     Ack,
@@ -24,6 +25,7 @@ from wi.contract import (
     Eviction,
     Family,
     HintsQuery,
+    HintsRecorded,
     HintsView,
     LatencyTolerance,
     NoticeBase,
@@ -106,6 +108,27 @@ async def test_hints_sent_over_the_bus_are_read_back_effective(bus: Bus, store: 
     assert view.complete
     assert [(h.kind, h.level) for h in view.workload_hints] == [("priority", "high")]  # type: ignore[union-attr]
     assert [h.level for h in view.instance_hints["canary"]] == ["best_effort"]  # type: ignore[union-attr]
+
+
+async def test_the_registry_tells_whose_hints_changed_once_a_batch(bus: Bus, store: RegistryStore) -> None:
+    told: list[HintsRecorded] = []
+
+    async def note(msg: Msg) -> None:
+        told.append(HintsRecorded.model_validate_json(msg.data))
+
+    listening = await bus.nc.subscribe(RECORDED_HINTS, cb=note)
+    api = {**WHO, "workload": "api"}
+    for hint in (Priority(**WHO, level="low"), Priority(**api, level="high"), Priority(**WHO, level="high")):
+        await bus.publish(hint)
+    async with running(bus, store):
+        await settled(bus)
+        await bus.nc.flush()
+    await listening.unsubscribe()
+    # Stored before the registry started, the three hints come in one batch: one message, each workload
+    # once, in the order of its first hint.
+    assert [[(w.tenant, w.workload) for w in message.workloads] for message in told] == [
+        [("acme", "web"), ("acme", "api")]
+    ]
 
 
 async def test_a_query_that_breaks_the_contract_gets_the_broken_rule(bus: Bus, store: RegistryStore) -> None:

@@ -15,7 +15,7 @@ Families (each its own stream and subject tree):
   notices, a page at a time) or AttachError;
 - drills, a tenant's test notice to its own workload: DrillRequest and DrillQuery answered by DrillReport
   or DrillError;
-- what the platform tells itself on core NATS: NoticesRecorded, DecisionsRecorded.
+- what the platform tells itself on core NATS: NoticesRecorded, HintsRecorded, DecisionsRecorded.
 
 Every model rejects unknown fields; ``parse_message`` parses untrusted JSON (depth-limited, strict
 types, issued_at bounded by the platform's clock) and raises ``InvalidMessage`` whose ``problems`` name
@@ -98,7 +98,15 @@ from .notices import (
 )
 from .queries import HintsQuery, HintsView, QueryError, QueryProblem
 from .responses import Accept, Ack, Decline, Defer, Response, ResponseBase
-from .verdicts import NoticeKind, NoticeRecorded, NoticesRecorded, RefusalRule, Verdict
+from .verdicts import (
+    HintedWorkload,
+    HintsRecorded,
+    NoticeKind,
+    NoticeRecorded,
+    NoticesRecorded,
+    RefusalRule,
+    Verdict,
+)
 
 __all__ = [
     "ATTACH_ANSWER",
@@ -142,7 +150,9 @@ __all__ = [
     "Hint",
     "HintBase",
     "HintKind",
+    "HintedWorkload",
     "HintsQuery",
+    "HintsRecorded",
     "HintsView",
     "InstancePlacement",
     "InvalidMessage",

@@ -4,7 +4,7 @@ The registry alone judges responses (with the platform's clock: when JetStream s
 publishes a verdict whenever a response moves a notice on or is refused. Services act on verdicts, never
 on responses, and the gateway answers a response with them, so every part of the platform agrees on each
 notice's state. Which notices it has just recorded it tells once a batch (``NoticesRecorded``, core NATS):
-that wakes long polls and event streams.
+that wakes long polls and event streams; and whose hints it has just changed (``HintsRecorded``).
 """
 
 from __future__ import annotations
@@ -82,3 +82,21 @@ class NoticesRecorded(ContractModel):
     kind: Literal["notices_recorded"] = "notices_recorded"
     notices: Annotated[list[NoticeRecorded], Field(max_length=MAX_RECORDED)]
     """The notices, in stream order."""
+
+
+class HintedWorkload(ContractModel):
+    """A workload whose hints the registry has just changed."""
+
+    tenant: Slug
+    """The tenant."""
+    workload: Slug
+    """The workload."""
+
+
+class HintsRecorded(ContractModel):
+    """Whose hints the registry changed in one batch: a core NATS message (no stream) on
+    ``wi.v1.recorded.hints``, for what follows workloads (the dashboard) without following every hint."""
+
+    kind: Literal["hints_recorded"] = "hints_recorded"
+    workloads: Annotated[list[HintedWorkload], Field(min_length=1, max_length=MAX_RECORDED)]
+    """Each workload once, in the order of its first new hint in the batch."""

@@ -17,7 +17,17 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from wi.bus import RECORDED_NOTICES, Batch, BatchedResponder, BatchHandler, Bus, ConsumerSpec, Loop, reply
+from wi.bus import (
+    RECORDED_HINTS,
+    RECORDED_NOTICES,
+    Batch,
+    BatchedResponder,
+    BatchHandler,
+    Bus,
+    ConsumerSpec,
+    Loop,
+    reply,
+)
 from wi.bus.subjects import ATTACH_ROOT, QUERY_ROOT, workload_of
 from wi.contract import (
     ATTACH_PAGE,
@@ -27,7 +37,9 @@ from wi.contract import (
     ContractModel,
     Family,
     HintBase,
+    HintedWorkload,
     HintsQuery,
+    HintsRecorded,
     HintsView,
     InvalidMessage,
     Message,
@@ -171,6 +183,12 @@ class Registry:
         with _spans(batch, "registry apply hint"):
             applied = await asyncio.to_thread(self.store.apply_hints, hints, batch.through)
         self.progress.advanced()
+        hinted = dict.fromkeys(
+            (hint.tenant, hint.workload) for (hint, _), new in zip(hints, applied, strict=True) if new
+        )
+        if hinted:  # one core message a batch, so that no one follows every hint to learn whose changed
+            told = HintsRecorded(workloads=[HintedWorkload(tenant=t, workload=w) for t, w in hinted])
+            await self.bus.nc.publish(RECORDED_HINTS, told.model_dump_json().encode())
         _log_batch("hints", len(hints), sum(applied), batch.through, started)
         return {}
 
