@@ -5,8 +5,8 @@ worker per core (``WI_HTTP_WORKERS``); wrk POSTs one evictability hint per reque
 a tenant token, for ``--seconds`` per connection count. Each 202 means the hint was checked and stored
 by JetStream. Raw: a FastAPI app with one POST route that returns 202 and a small JSON body without
 reading anything, served as `wi up` serves (uvicorn on uvloop with httptools, TCP_NODELAY, no access
-log), by as many processes on one socket. Goal: WI at least 70 % of raw requests per second. wrk comes
-from Debian's packages (``tools/wrk/install``).
+log), by as many processes, each on a socket of its own on one port. Goal: WI at least 70 % of raw
+requests per second. wrk comes from Debian's packages (``tools/wrk/install``).
 
 Run: ``.venv/bin/python bench/gateway.py [--seconds S] [--workers 1,2]``.
 """

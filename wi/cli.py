@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from pydantic import ValidationError
 
-        from wi.server import NatsServerError, run_event_loop, serve
+        from wi.server import NatsServerError, WorkerFailed, run_event_loop, serve
         from wi.telemetry import TelemetryError, configure_logging, configure_tracing
 
         try:
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             configure_tracing()
             return run_event_loop(serve(settings))
-        except (NatsServerError, OSError, TelemetryError, ValueError) as exc:
+        except (NatsServerError, OSError, TelemetryError, ValueError, WorkerFailed) as exc:
             print(f"wi up: {exc}", file=sys.stderr)
             return 1
     if args.command == "tokens":

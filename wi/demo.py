@@ -51,7 +51,7 @@ from wi.contract import (
 )
 from wi.dashboard import dashboard_url
 from wi.engine import Decision, DecisionLog, InstancePlaced, ServiceContext, load_fleet
-from wi.engine.fleet import SAMPLE_FLEET, Fleet
+from wi.engine.fleet import Fleet
 from wi.server import Endpoints, Platform, Settings
 
 TENANT = "acme"
@@ -166,7 +166,7 @@ async def _run_timeline(platform: Platform, endpoints: Endpoints, token: str) ->
     timeline = Timeline(DecisionLog(platform.store.engine))
     follower = asyncio.create_task(timeline.follow())
     processes: list[asyncio.subprocess.Process] = []
-    fleet = load_fleet(platform.settings.fleet or SAMPLE_FLEET)
+    fleet = load_fleet(platform.settings.effective_fleet)
     try:
         timeline.step("The workloads start, send their hints and ask for capacity")
         for command, transport in WORKLOADS:

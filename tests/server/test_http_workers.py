@@ -204,3 +204,15 @@ async def test_workers_share_new_connections() -> None:
     finally:
         for listening in group:
             listening.close()
+
+
+async def test_readiness_reports_a_gateway_worker_that_is_down(tmp_path: Path) -> None:
+    async with start_platform(tmp_path / "wi", http_workers=2) as running:
+        workers = running.platform.http
+        assert isinstance(workers, GatewayWorkers)
+        assert workers.check() == "ok"
+        os.kill(workers.pids[0], signal.SIGKILL)
+        await eventually(lambda: workers.check() == "1 of 2 serving")
+        health = await running.platform.health()
+        assert health.checks()["gateway workers"] == "1 of 2 serving"
+        await eventually(lambda: workers.check() == "ok", timeout_s=30)

@@ -152,7 +152,7 @@ def create_app(
             info = await _stream_info(bus, spec.name)
             if isinstance(info, StreamInfo):
                 metrics.stream_messages.labels(spec.name).set(info.state.messages)
-        metrics.observe_loops((await health()).loops)
+        metrics.observe_platform(await health())
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -27,12 +27,17 @@ PLATFORM_CHECK = "platform process"
 
 @dataclass(frozen=True)
 class PlatformHealth:
-    """The platform process's loops and its NATS authorization check; ``unreachable`` says why it did not
-    answer (then the other two are unknown)."""
+    """The platform process's loops, its NATS authorization and its gateway workers; ``unreachable`` says
+    why it did not answer (then the rest is unknown)."""
 
     loops: tuple[LoopHealth, ...] = ()
+    """Its supervised consumer and watcher loops."""
     auth: str = "unknown"
+    """``AuthStatus.check()``: ``ok``, ``degraded: ...`` or what is down."""
+    workers: str | None = None
+    """``GatewayWorkers.check()``: ``ok`` or how many serve; None when HTTP is served in-process."""
     unreachable: str | None = None
+    """Why a gateway worker got no report from the platform process; None when it did."""
 
     def checks(self) -> dict[str, str]:
         """/readyz's checks of the platform process: ``ok``, or what is wrong."""
@@ -47,6 +52,8 @@ class PlatformHealth:
             for loop in self.loops
         }
         checks["auth"] = self.auth
+        if self.workers is not None:
+            checks["gateway workers"] = self.workers
         return checks
 
 

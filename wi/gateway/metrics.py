@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 
 from opentelemetry import propagate, trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wi.bus import LoopHealth, LoopState
+from wi.bus import LoopState
+
+from .health import PlatformHealth
 
 tracer = trace.get_tracer("wi.gateway")
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -50,6 +51,12 @@ class Metrics:
             ["dependency"],
             registry=self.registry,
         )
+        self.platform_up = Gauge(
+            "wi_platform_up",
+            "1 while the platform process reports its loops (a gateway worker asks it at each scrape)",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
         self.loop_up = Gauge(
             "wi_loop_up",
             "1 while a consumer or watcher loop runs, 0 while it restarts",
@@ -74,9 +81,10 @@ class Metrics:
         MultiProcessCollector(workers, folder)  # type: ignore[no-untyped-call]  # untyped upstream
         return generate_latest(workers)
 
-    def observe_loops(self, loops: Iterable[LoopHealth]) -> None:
-        """Copies the supervised loops' health into the gauges (at each scrape)."""
-        for health in loops:
+    def observe_platform(self, platform: PlatformHealth) -> None:
+        """Copies the platform process's health into the gauges (at each scrape)."""
+        self.platform_up.set(0 if platform.unreachable else 1)
+        for health in platform.loops:
             self.loop_up.labels(health.name).set(1 if health.state is LoopState.RUNNING else 0)
             self.loop_restarts.labels(health.name).set(health.restarts)
 

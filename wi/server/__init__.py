@@ -8,6 +8,7 @@ from .event_loop import run_event_loop
 from .nats_server import EmbeddedNatsServer, NatsServerError, nats_server_binary
 from .runtime import Endpoints, Platform, serve
 from .settings import Settings
+from .workers import WorkerFailed
 
 __all__ = [
     "EmbeddedNatsServer",
@@ -15,6 +16,7 @@ __all__ = [
     "NatsServerError",
     "Platform",
     "Settings",
+    "WorkerFailed",
     "nats_server_binary",
     "run_event_loop",
     "serve",

@@ -80,10 +80,16 @@ class HttpServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Starts the followers, then serves in the background."""
+        """Starts the followers, then serves in the background; returns once uvicorn serves (raises what
+        stopped it if it could not)."""
         for follower in self.followers:
             await follower.start()
         self._task = asyncio.create_task(self.server.serve(sockets=[self.socket]), name="wi-http")
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("uvicorn stopped before it served")
+            await asyncio.sleep(0.01)
 
     async def stop(self, grace_s: float) -> None:
         """Ends long polls and event streams, finishes the requests in flight (for at most ``grace_s``) and
@@ -91,7 +97,9 @@ class HttpServer:
         self.app.state.stopping.set()
         self.server.config.timeout_graceful_shutdown = max(1, round(grace_s))
         self.server.should_exit = True
-        if self._task is not None:
-            await self._task
-        for follower in self.followers:
-            await follower.stop()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            for follower in self.followers:
+                await follower.stop()

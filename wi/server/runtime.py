@@ -197,14 +197,14 @@ class Platform:
         )
 
     async def _serve_http(self, listening: socket.socket, fleet: Fleet) -> None:
-        """Serves the gateway in this process, its long polls woken by the registry here."""
+        """Serves the gateway in this process, its read-your-writes reads woken by the registry here."""
         assert self.bus is not None and self.store is not None and self.tokens is not None
         assert self._registry is not None
         app = create_app(
             self.bus,
             self.store,
             self.tokens,
-            self._health,
+            self.health,
             self.settings.http_max_body_bytes,
             self.settings.http_long_poll_max_s,
             self._registry.progress,
@@ -218,10 +218,9 @@ class Platform:
         process."""
         assert self.bus is not None
         settings = self.settings
-        self._health_desk = HealthDesk(self.bus, f"{HEALTH_ROOT}.{secrets.token_hex(8)}", self._health)
+        self._health_desk = HealthDesk(self.bus, f"{HEALTH_ROOT}.{secrets.token_hex(8)}", self.health)
         await self._health_desk.start()
         spec = WorkerSpec(
-            socket_fd=-1,  # each worker's own
             nats_url=access.url,
             nats_user=access.platform.user if access.platform else None,
             nats_password=access.platform.password if access.platform else None,
@@ -237,9 +236,10 @@ class Platform:
         self.http = GatewayWorkers(sockets, spec, settings.data_dir / "http-metrics")
         await self.http.start()
 
-    async def _health(self) -> PlatformHealth:
-        """This process's loops and NATS authorization, for /readyz and /metrics."""
-        return PlatformHealth(tuple(self.supervisor.health.values()), self.auth.check())
+    async def health(self) -> PlatformHealth:
+        """This process's loops, NATS authorization and gateway workers, for /readyz and /metrics."""
+        workers = self.http.check() if isinstance(self.http, GatewayWorkers) else None
+        return PlatformHealth(tuple(self.supervisor.health.values()), self.auth.check(), workers=workers)
 
     def _supervise(self, name: str, loop: Loop, phase: asyncio.Event) -> None:
         """Runs a loop under the supervisor until its shutdown phase comes."""

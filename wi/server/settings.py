@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     """Port of the HTTP server; 0 picks a free one."""
     http_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """Processes serving HTTP. 1 serves it in `wi up`'s own process; more start that many gateway worker
-    processes on the one socket, each with its own NATS connection and database pool (production: about
-    one per core; long polls are then woken over NATS instead of in-process)."""
+    processes on the one port, each with a socket, a NATS connection and a database pool of its own
+    (production: about one per core)."""
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """The largest request body the gateway takes, in bytes; larger ones get 413."""
     http_long_poll_max_s: Annotated[float, Field(ge=0, le=60)] = 30.0

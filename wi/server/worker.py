@@ -2,8 +2,9 @@
 
 It serves HTTP on the listening socket it inherits (one of a SO_REUSEPORT group: the kernel spreads new
 connections among the workers), with a NATS connection and a database pool of its own. It reads a
-``WorkerSpec`` from its standard input, writes ``ready`` to its standard output once it serves (its
-prints go to standard error), and drains on SIGTERM, which ``wi up`` sends when it stops.
+``WorkerSpec`` from its standard input, writes ``ready`` to its standard output once uvicorn serves (its
+prints go to standard error), drains on SIGTERM, which ``wi up`` sends when it stops, and ends with
+``wi up``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wi.gateway.health import ask_platform
 from wi.registry import RegistryStore
 from wi.telemetry import configure_logging, configure_tracing
 
+from .children import die_with
 from .event_loop import run_event_loop
 from .http import HttpServer
 from .workers import READY, STOP_MARGIN_S, WorkerSpec
@@ -80,6 +82,7 @@ def _close_inherited_fds(keep: int) -> None:
 def main() -> None:
     """Reads the spec from standard input and serves."""
     spec = WorkerSpec.model_validate_json(sys.stdin.buffer.read())
+    die_with(spec.parent_pid)
     _close_inherited_fds(keep=spec.socket_fd)
     ready_fd = os.dup(1)
     os.dup2(2, 1)

@@ -16,8 +16,6 @@ from pydantic import BaseModel, Field
 
 from wi.gateway.metrics import MULTIPROCESS_DIR
 
-from .children import bound_to_this_process
-
 log = logging.getLogger("wi.server.workers")
 
 READY = b"ready"
@@ -26,8 +24,9 @@ standard error)."""
 READY_TIMEOUT_S = 60.0
 """How long a worker may take to connect and serve before ``wi up`` gives up on it."""
 RESTART_PAUSE_S = 1.0
-"""How long after a worker dies another is started in its place (a worker that cannot start does not
-spin)."""
+"""How long after a worker dies another is started in its place; doubled after each failed start, up to
+RESTART_PAUSE_MAX_S (a worker that cannot start does not spin)."""
+RESTART_PAUSE_MAX_S = 30.0
 STOP_MARGIN_S = 1.0
 """How much of the grace period a worker leaves for closing its connections after its requests end."""
 
@@ -37,21 +36,32 @@ class WorkerSpec(BaseModel):
     WI's credential there, and the gateway's settings. Sent on the worker's standard input, never in its
     arguments or environment."""
 
-    socket_fd: int
+    socket_fd: int = -1
+    """The worker's listening socket, inherited under this number (``GatewayWorkers`` sets it)."""
+    parent_pid: int = -1
+    """``wi up``'s process, which the worker ends with (``GatewayWorkers`` sets it)."""
     nats_url: str = Field(repr=False)
+    """Where NATS is (may hold credentials)."""
     nats_user: str | None
+    """WI's own NATS user, if NATS wants one."""
     nats_password: str | None = Field(repr=False)
+    """Its password."""
     retry_refusals: bool
     """Whether a refused NATS connection is tried again (WI's auth callout may answer late)."""
     database_url: str = Field(repr=False)
+    """The registry's database (may hold credentials)."""
     health_subject: str
     """Where the platform process answers health requests (``wi.gateway.health``)."""
     fleet: Path
+    """The fleet file, for the dashboard."""
     max_body_bytes: int
+    """WI_HTTP_MAX_BODY_BYTES."""
     long_poll_max_s: float
+    """WI_HTTP_LONG_POLL_MAX_S."""
     shutdown_grace_s: float
     """How long the worker's requests in flight may take to finish once it is told to stop."""
     log_level: str
+    """WI_LOG_LEVEL."""
 
 
 class WorkerFailed(RuntimeError):
@@ -60,7 +70,7 @@ class WorkerFailed(RuntimeError):
 
 class GatewayWorkers:
     """One gateway worker process (``wi.server.worker``) per listening socket, given ``spec``; a worker
-    that dies is replaced on its socket, and ``stop`` drains them all. The sockets stay the caller's.
+    that dies is replaced on its socket, and ``stop`` closes the sockets and drains the workers.
 
     The workers write their /metrics figures to ``metrics_dir`` (emptied at start), so that any of them
     reports all of them.
@@ -71,6 +81,8 @@ class GatewayWorkers:
         self.spec = spec
         self.metrics_dir = metrics_dir
         self._processes: list[asyncio.subprocess.Process | None] = [None] * len(sockets)
+        self._serving: set[int] = set()
+        """The slots whose worker said it serves and has not exited since."""
         self._stopping = asyncio.Event()
         self._keepers: list[asyncio.Task[None]] = []
 
@@ -78,6 +90,12 @@ class GatewayWorkers:
     def pids(self) -> list[int]:
         """The worker processes' ids, now."""
         return [process.pid for process in self._processes if process is not None]
+
+    def check(self) -> str:
+        """``ok`` while every worker serves, else how many do (the others' share of new connections waits
+        in their sockets' backlog): what /readyz reports as ``gateway workers``."""
+        serving = sum(slot in self._serving for slot in range(len(self.sockets)))
+        return "ok" if serving == len(self.sockets) else f"{serving} of {len(self.sockets)} serving"
 
     async def start(self) -> None:
         """Starts every worker and returns once each serves; raises WorkerFailed if one cannot (``stop``
@@ -112,20 +130,22 @@ class GatewayWorkers:
                 **{name: value for name, value in os.environ.items() if not name.startswith("WI_")},
                 MULTIPROCESS_DIR: str(self.metrics_dir),
             },
-            # Its own session: a Ctrl-C reaches `wi up`, which stops HTTP first.
+            # Its own session: a Ctrl-C reaches `wi up`, which stops HTTP first. It binds itself to `wi up`
+            # (spec.parent_pid) once started: nothing runs between fork and exec in this threaded process.
             start_new_session=True,
-            preexec_fn=bound_to_this_process(),
         )
         assert process.stdin is not None and process.stdout is not None
-        spec = self.spec.model_copy(update={"socket_fd": listening.fileno()})
-        process.stdin.write(spec.model_dump_json().encode())
-        await process.stdin.drain()
-        process.stdin.close()
+        spec = self.spec.model_copy(update={"socket_fd": listening.fileno(), "parent_pid": os.getpid()})
         try:
+            process.stdin.write(spec.model_dump_json().encode())
+            await process.stdin.drain()
+            process.stdin.close()
             said = await asyncio.wait_for(process.stdout.readexactly(len(READY)), READY_TIMEOUT_S)
-        except (TimeoutError, asyncio.IncompleteReadError):
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
             said = b""
-        if said != READY:
+        if said == READY:
+            self._serving.add(slot)
+        else:
             await _end(process, 0)
             raise WorkerFailed(
                 f"gateway worker {process.pid} did not start (exit code {process.returncode}; "
@@ -138,6 +158,7 @@ class GatewayWorkers:
             process = self._processes[slot]
             assert process is not None
             code = await process.wait()
+            self._serving.discard(slot)
             if self._stopping.is_set():
                 return
             log.log(
@@ -146,21 +167,26 @@ class GatewayWorkers:
                 process.pid,
                 code,
             )
+            pause = RESTART_PAUSE_S
             while True:
-                await asyncio.sleep(RESTART_PAUSE_S)
+                await asyncio.sleep(pause)
                 try:
                     await self._spawn(slot)
                     break
                 except Exception:
-                    log.exception("could not start a gateway worker; trying again")
+                    log.exception("could not start a gateway worker; trying again in %.0f s", pause)
+                pause = min(pause * 2, RESTART_PAUSE_MAX_S)
 
     async def stop(self, grace_s: float) -> None:
-        """Drains every worker (SIGTERM: long polls end, requests in flight finish) within ``grace_s``,
+        """Closes the sockets (new connections are refused, not left waiting in a backlog nobody serves),
+        then drains every worker (SIGTERM: long polls end, requests in flight finish) within ``grace_s``,
         killing those still running after it."""
         self._stopping.set()
         for keeper in self._keepers:
             keeper.cancel()
         await asyncio.gather(*self._keepers, return_exceptions=True)
+        for listening in self.sockets:
+            listening.close()
         ended = await asyncio.gather(
             *(_end(process, grace_s) for process in self._processes if process is not None),
             return_exceptions=True,
