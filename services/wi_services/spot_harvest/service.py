@@ -3,9 +3,9 @@ capacity in, Harvest resizes out; flexible workloads in, cost offers out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from wi.contract import (
     CapacityPressure,
@@ -110,18 +110,15 @@ class SpotHarvestManager(PlatformService):
         for decision in decisions:
             detail = decision.detail
             if decision.action == "notify":
-                for notice_id in detail.get("forget", ()):
-                    del self.evicting[notice_id]
+                _forget(self.evicting, detail)
                 self.evicting[detail["notice_id"]] = detail["instance"]
             elif decision.action == "evict":  # done with (a log from before may evict a notice twice)
                 self.evicting.pop(detail["notice_id"], None)
             elif decision.action == "resize":
-                for instance in detail.get("forget", ()):
-                    del self.harvest_cores[instance]
+                _forget(self.harvest_cores, detail)
                 self.harvest_cores[detail["instance"]] = detail["cores"]
             elif decision.action == "offer":
-                for notice_id in detail.get("forget", ()):
-                    del self.offers[notice_id]
+                _forget(self.offers, detail)
                 offer = decision.notices[0]
                 assert isinstance(offer, CostOffer)
                 self.offers[offer.notice_id] = (detail["offer"], offer)
@@ -131,8 +128,7 @@ class SpotHarvestManager(PlatformService):
                 if decision.action == "accept":
                     self.accepted[key] = offer.discount_pct
                 elif decision.action == "decline":
-                    for tenant, workload, lapsed in detail.get("forget", ()):
-                        del self.declined[(tenant, workload, lapsed)]
+                    _forget(self.declined, detail, tuple)  # keys stored as JSON lists
                     self.declined[key] = datetime.fromisoformat(detail["until"])
 
     def decide(self, message: Message, view: View, now: datetime) -> list[Decision]:
@@ -395,3 +391,12 @@ class SpotHarvestManager(PlatformService):
             discount_pct=offer.discount_pct,
             price_per_hour=[round(before, 6), round(after, 6)],
         )
+
+
+def _forget(
+    table: dict[Any, Any], detail: Mapping[str, Any], key: Callable[[Any], Any] = lambda k: k
+) -> None:
+    """Drops the entries a decision lists under ``forget``: the pruning it decided, applied alike live and
+    when the log is replayed at a restart."""
+    for entry in detail.get("forget", ()):
+        del table[key(entry)]
