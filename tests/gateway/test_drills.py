@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -142,6 +143,19 @@ async def test_a_tenant_cannot_drill_or_read_another_tenants_workload(running: R
     assert any("permissions violation" in e for e in errors)
 
 
+@asynccontextmanager
+async def _acking_evictions(running: Running, workload: str, url: str) -> AsyncIterator[WorkloadClient]:
+    """A started acme workload, over ``url``, that acks every eviction it is sent."""
+    async with WorkloadClient(tenant="acme", workload=workload, url=url, token=running.acme) as client:
+
+        @client.on(Eviction)
+        async def evicted(notice: Received[Eviction]) -> None:
+            await notice.ack()
+
+        client.start()
+        yield client
+
+
 async def _wi_drill(running: Running, tenant: str) -> subprocess.CompletedProcess[str]:
     command = [str(WI), "drill", "-w", "api", "--tenant", tenant, "--kind", "eviction", "--notice-s", "60"]
     command += ["--url", running.endpoints.http_url, "--token", running.acme]
@@ -149,15 +163,7 @@ async def _wi_drill(running: Running, tenant: str) -> subprocess.CompletedProces
 
 
 async def test_the_cli_prints_a_report_that_reads_well(running: Running) -> None:
-    async with WorkloadClient(
-        tenant="acme", workload="api", url=running.endpoints.http_url, token=running.acme
-    ) as workload:
-
-        @workload.on(Eviction)
-        async def evicted(notice: Received[Eviction]) -> None:
-            await notice.ack()
-
-        workload.start()
+    async with _acking_evictions(running, "api", running.endpoints.http_url):
         done = await _wi_drill(running, "acme")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -202,15 +208,7 @@ async def test_no_service_is_handed_a_drill_or_a_verdict_on_one(running: Running
     stop = asyncio.Event()
     consuming = asyncio.create_task(runner.run(stop))
     try:
-        async with WorkloadClient(
-            tenant="acme", workload="web", url=running.endpoints.nats_url, token=running.acme
-        ) as workload:
-
-            @workload.on(Eviction)
-            async def evicted(notice: Received[Eviction]) -> None:
-                await notice.ack()
-
-            workload.start()
+        async with _acking_evictions(running, "web", running.endpoints.nats_url) as workload:
             await _done(workload, (await workload.drill("eviction", notice_s=30)).drill_id)
             real = Eviction(
                 tenant="acme",
@@ -246,15 +244,7 @@ def test_a_drill_nobody_answers_expires_and_reads_so() -> None:
 
 async def _acked_drill(running: Running, http: httpx.AsyncClient, drill_id: str) -> dict[str, object]:
     """Starts drill ``drill_id`` on acme/web, has the workload ack it, and returns its done report."""
-    async with WorkloadClient(
-        tenant="acme", workload="web", url=running.endpoints.nats_url, token=running.acme
-    ) as workload:
-
-        @workload.on(Eviction)
-        async def evicted(notice: Received[Eviction]) -> None:
-            await notice.ack()
-
-        workload.start()
+    async with _acking_evictions(running, "web", running.endpoints.nats_url):
         started = await http.post("/v1/workloads/web/drills", json={"drill_id": drill_id, "notice_s": 600})
         assert started.status_code == 202, started.text
         found: dict[str, object] = {}
